@@ -1,0 +1,16 @@
+/* gocore_clock.h - the runtime's one clock: CLOCK_MONOTONIC in nanoseconds.
+ * It is the clock behind Python's time.monotonic(), so deadlines given as
+ * monotonic() floats and timer firing times agree. Any thread, nogil. */
+#ifndef GOCORE_CLOCK_H
+#define GOCORE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#endif

@@ -1,0 +1,131 @@
+/* gocore_sched.h - the C structs of the scheduler: M (an OS thread) and the
+ * global `sched`. P and the run queues are in gocore_runq.h. Their
+ * invariants and the lock order are written in gocore/_sched.pxd.
+ */
+#ifndef GOCORE_SCHED_H
+#define GOCORE_SCHED_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gocore_atomic.h"
+#include "gocore_futex.h"
+#include "gocore_runq.h"
+
+typedef struct gc_m {
+    /* owner M only */
+    int32_t id;
+    int32_t is_m0;          /* the thread inside run(); handles SIGINT */
+    int32_t spinning;       /* counted in sched.nmspinning */
+    uint32_t fastrand;
+    gc_p *p;                /* the P it holds, or NULL */
+    void *curg;             /* borrowed: the G running on this M */
+    int64_t gen;            /* sched.gen when started; an M of an older run() exits */
+    int64_t g_started_ns;   /* nanotime() when curg was last resumed; 0 when idle (read by sysmon) */
+    /* set by the M that wakes this one, read by it after note_sleep returns */
+    gc_p *nextp;
+    gc_note park;
+    /* under sched.lock */
+    struct gc_m *schedlink; /* next in sched.midle */
+    int32_t in_midle;
+    int32_t exited;         /* left its loop; never touches the runtime again */
+    struct gc_m *alllink;   /* next in sched.allm (never removed while the runtime lives) */
+} gc_m;
+
+typedef struct {
+    gc_mutex lock;          /* guards the fields marked "under lock" and the global queue */
+    /* under lock */
+    gc_gqueue gq;           /* global run queue */
+    gc_m *midle;            /* idle Ms, parked on their note */
+    int32_t nmidle;
+    gc_p *pidle;            /* idle Ps */
+    int32_t mcount;         /* Ms alive (threads in their loop) */
+    int32_t maxmcount;      /* bound on mcount */
+    gc_m *allm;
+    int64_t gen;            /* incremented by every runtime start */
+    /* atomic */
+    int32_t npidle;         /* len(pidle): read without the lock by wakep */
+    int32_t nmspinning;     /* Ms looking for work without having found any */
+    int32_t nmblocked;      /* Ms parked inside a blocking_* call of a sync G */
+    int32_t running;        /* the runtime is started */
+    int32_t stopping;       /* run() is tearing down: Ms leave their loops */
+    int32_t sigpending;     /* SIGINT seen while in run(): M0 must check signals */
+    int64_t ngoroutines;    /* live goroutines */
+    int64_t goidgen;
+    int32_t nprocs;         /* number of Ps (gomaxprocs of the running runtime) */
+    gc_p *allp;             /* array of nprocs Ps */
+    gc_m *m0;               /* the M inside run(), or NULL */
+    /* statistics (relaxed atomics) */
+    int64_t nsteals;
+    int64_t nparks;
+} gc_sched;
+
+/* Block every asynchronous signal in the calling thread, so that the process'
+ * signals (SIGINT above all) are delivered to the main thread. */
+static inline void gc_block_signals(void) {
+    sigset_t set;
+    sigfillset(&set);
+    sigdelset(&set, SIGSEGV); sigdelset(&set, SIGBUS); sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL); sigdelset(&set, SIGABRT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* SIGINT during run(): chain to the handler that was installed (CPython's),
+ * then wake M0 so it notices even while parked. Async-signal-safe. */
+static struct sigaction gc_old_sigint;
+static int32_t *gc_sigpending_flag;
+static gc_note *gc_m0_note;
+
+static void gc_sigint_handler(int sig, siginfo_t *info, void *ctx) {
+    if (gc_old_sigint.sa_flags & SA_SIGINFO) {
+        if (gc_old_sigint.sa_sigaction) gc_old_sigint.sa_sigaction(sig, info, ctx);
+    } else if (gc_old_sigint.sa_handler != SIG_DFL && gc_old_sigint.sa_handler != SIG_IGN) {
+        gc_old_sigint.sa_handler(sig);
+    }
+    if (gc_sigpending_flag) st_rel_i32(gc_sigpending_flag, 1);
+    if (gc_m0_note && cas_u32(&gc_m0_note->key, 0, 2))
+        futex_wake(&gc_m0_note->key, 1);   /* M0 sees 2: interrupted, not woken */
+}
+
+static inline int gc_install_sigint(int32_t *flag, gc_note *m0note) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    if (sigaction(SIGINT, NULL, &gc_old_sigint) != 0) return -1;
+    if (!(gc_old_sigint.sa_flags & SA_SIGINFO) &&
+        (gc_old_sigint.sa_handler == SIG_DFL || gc_old_sigint.sa_handler == SIG_IGN))
+        return 0;   /* nothing to chain: Python does not handle SIGINT */
+    gc_sigpending_flag = flag;
+    gc_m0_note = m0note;
+    sa.sa_sigaction = gc_sigint_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGINT, &sa, NULL);
+}
+
+static inline void gc_restore_sigint(void) {
+    if (gc_sigpending_flag) {
+        sigaction(SIGINT, &gc_old_sigint, NULL);
+        gc_sigpending_flag = NULL;
+        gc_m0_note = NULL;
+    }
+}
+
+/* note_sleep for M0: returns 1 when woken, 2 when interrupted by SIGINT
+ * (the handler moves the key 0 -> 2, so no wake-up can be lost). */
+static inline uint32_t note_sleep_or_signal(gc_note *n) {
+    uint32_t k;
+    while ((k = ld_acq_u32(&n->key)) == 0) futex_wait(&n->key, 0, -1);
+    return k;
+}
+
+static inline uint32_t gc_fastrand(uint32_t *state) {
+    /* xorshift32: cheap randomness for victim and select order */
+    uint32_t x = *state;
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    *state = x ? x : 0x9e3779b9u;
+    return x;
+}
+
+#endif

@@ -1,0 +1,29 @@
+"""gocore: Go's concurrency model for Python.
+
+Goroutines (`go`), channels (`Chan`, `select`), `sync` and `time` primitives
+and Go's `context`, run by a compiled M:P:G work-stealing scheduler.
+"""
+
+try:
+    from gocore import _sched
+except ImportError as e:  # no silent pure-Python fallback
+    raise ImportError(
+        "gocore's compiled core (gocore._sched) is missing or failed to load: "
+        "install gocore with `pip install .` (it compiles the Cython/C "
+        f"extensions) rather than importing it from a source tree ({e})"
+    ) from e
+
+from gocore._sched import (
+    DeadlockError,
+    go,
+    gomaxprocs,
+    gosched,
+    num_goroutine,
+    run,
+    set_panic_hook,
+)
+
+__all__ = [
+    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook",
+    "DeadlockError",
+]

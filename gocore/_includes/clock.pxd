@@ -1,0 +1,5 @@
+# Extern declarations for csrc/gocore_clock.h.
+from libc.stdint cimport int64_t
+
+cdef extern from "gocore_clock.h" nogil:
+    int64_t nanotime()

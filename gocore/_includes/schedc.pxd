@@ -1,0 +1,49 @@
+# Extern declarations for csrc/gocore_sched.h: M and the global sched.
+from libc.stdint cimport uint32_t, int32_t, int64_t
+from gocore._includes.futex cimport gc_mutex, gc_note
+from gocore._includes.runq cimport gc_p, gc_gqueue
+
+cdef extern from "gocore_sched.h" nogil:
+    ctypedef struct gc_m:
+        int32_t id
+        int32_t is_m0
+        int32_t spinning
+        uint32_t fastrand
+        gc_p *p
+        void *curg
+        int64_t gen
+        int64_t g_started_ns
+        gc_p *nextp
+        gc_note park
+        gc_m *schedlink
+        int32_t in_midle
+        int32_t exited
+        gc_m *alllink
+    ctypedef struct gc_sched:
+        gc_mutex lock
+        gc_gqueue gq
+        gc_m *midle
+        int32_t nmidle
+        gc_p *pidle
+        int32_t mcount
+        int32_t maxmcount
+        gc_m *allm
+        int64_t gen
+        int32_t npidle
+        int32_t nmspinning
+        int32_t nmblocked
+        int32_t running
+        int32_t stopping
+        int32_t sigpending
+        int64_t ngoroutines
+        int64_t goidgen
+        int32_t nprocs
+        gc_p *allp
+        gc_m *m0
+        int64_t nsteals
+        int64_t nparks
+    void gc_block_signals()
+    int gc_install_sigint(int32_t *flag, gc_note *m0note)
+    void gc_restore_sigint()
+    uint32_t note_sleep_or_signal(gc_note *n)
+    uint32_t gc_fastrand(uint32_t *state)

@@ -1,0 +1,133 @@
+# gocore/_sched.pxd - the scheduler's objects and their invariants
+# (the role Go's runtime2.go plays).
+#
+# G  a goroutine. ASYNC: a coroutine resumed with PyIter_Send by whichever M
+#    runs it; it parks by yielding PARK_SENTINEL to the M loop. SYNC: a plain
+#    function run on an M's own OS thread; it parks that thread on g.note.
+#    THREAD: stands for a plain OS thread (or the main thread without run())
+#    inside a blocking_* call; it too parks on g.note.
+# P  a logical processor (csrc/gocore_runq.h): local ring of 256 G slots,
+#    runnext, status. gomaxprocs Ps exist while the runtime runs.
+# M  an OS thread (csrc/gocore_sched.h). It holds a P to run Gs; it keeps the
+#    GIL while its P has work and releases it (nogil) to find work, steal,
+#    or park on its note.
+#
+# G status and who owns the G's "queue reference" (one strong reference):
+#   G_RUNNABLE  on exactly one run queue (a P's runnext or ring, or the global
+#               queue), which owns the reference.
+#   G_RUNNING   the M running it owns the reference; never on a run queue.
+#   G_WAITING   parked; the reference is owned by the parked state and passes
+#               to whoever wins g.park_claim and calls goready().
+#   G_DEAD      finished; the reference has been dropped.
+# Besides, sched's allgs list owns one reference to every live G.
+#
+# Park/ready (Go's gopark/goready), the protocol channels and timers use:
+#   1. The G sets park_claim = 0 and registers waiter records while holding
+#      the lock of what it waits on (a channel's lock).
+#   2. It stops running: an ASYNC G yields PARK_SENTINEL; the M loop then
+#      stores status = G_WAITING and only then calls g.unlockf(g.unlockarg),
+#      releasing that lock. A THREAD/SYNC G calls unlockf itself and sleeps on
+#      g.note (whose wake-up cannot be lost: note_wakeup may come first).
+#   3. A waker finds a waiter under the same lock, wins the G with
+#      cas(park_claim, 0, 1) (a select G has several waiters: exactly one
+#      waker wins, the others skip that waiter), writes the result into the
+#      waiter record and calls goready(g) - exactly one goready per gopark.
+#   Hence a G is never readied before it has stopped running, and never sits
+#   on a run queue while it runs.
+#
+# Lock order (take left before right; never the reverse):
+#   channel locks (in address order) -> sched.lock -> allglock
+# No gc_mutex holder waits for the GIL, releases a reference or allocates a
+# GC-tracked object while holding it.
+
+from libc.stdint cimport uint32_t, int32_t, int64_t
+from cpython.object cimport PyObject
+from gocore._includes.futex cimport gc_note
+
+cdef enum GStatus:
+    G_IDLE = 0
+    G_RUNNABLE = 1
+    G_RUNNING = 2
+    G_WAITING = 3
+    G_DEAD = 4
+
+cdef enum GKind:
+    G_ASYNC = 0
+    G_SYNC = 1
+    G_THREAD = 2
+
+# Why a G waits: the strings in WAIT_REASONS (in _sched.pyx) appear in
+# dump_goroutines().
+cdef enum WaitReason:
+    W_NONE = 0
+    W_CHAN_RECV
+    W_CHAN_SEND
+    W_SELECT
+    W_SELECT_NO_CASES
+    W_CHAN_NIL
+    W_SLEEP
+    W_MUTEX
+    W_RWMUTEX_R
+    W_RWMUTEX_W
+    W_WAITGROUP
+    W_ONCE
+    W_SEMAPHORE
+    W_SYNC_COND
+
+# What woke a parked G (written by the claimer before goready).
+cdef enum WakeFlag:
+    WAKE_NORMAL = 0
+    WAKE_DEADLOCK = 1
+    WAKE_CLOSE = 2
+
+cdef enum ParkMode:
+    PARK_WAIT = 0       # wait for a goready
+    PARK_YIELD = 1      # gosched: back on the global queue at once
+
+
+cdef class Waiter:
+    """Base of waiter records (Go's sudog). Removes itself from whatever
+    queue it sits on when its G is closed or woken by deadlock detection."""
+    cdef void cancel(self)
+
+
+cdef class G:
+    # set at creation, then read-only
+    cdef readonly int64_t goid
+    cdef int32_t kind
+    cdef object fn              # the function to start (None once started, or for go(coro))
+    cdef object args
+    cdef object kwargs
+    cdef object coro            # ASYNC: the coroutine, created at the G's first run
+    cdef readonly bint is_main
+    # atomic (any M)
+    cdef int32_t status         # GStatus
+    cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1
+    # written by the G itself before it parks (read by dump and teardown)
+    cdef int32_t waitreason
+    cdef int32_t parkmode
+    cdef int64_t waitsince_ns
+    cdef void (*unlockf)(void *) noexcept nogil
+    cdef void *unlockarg
+    cdef Waiter waiting         # owned: the waiter(s) to cancel if closed while parked
+    # written by the claimer, read by the G after it wakes
+    cdef int32_t wake_flags
+    # THREAD and SYNC kinds sleep here while parked
+    cdef gc_note note
+    # under allglock: sched's list of live Gs (the list owns a reference)
+    cdef PyObject *allnext
+    cdef PyObject *allprev
+
+
+
+cdef G getg()                       # the running G; a THREAD G for plain threads (Requires GIL)
+cdef G getg_or_none()               # the running G, or None on a plain thread
+cdef bint on_async_g() noexcept     # inside a lightweight goroutine? (Any thread.)
+cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
+                       int32_t reason, Waiter w) noexcept
+cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
+                       int32_t reason, Waiter w, int64_t deadline_ns) except -1
+cdef void goready(G gp) noexcept
+cdef void check_wake(G gp) except *
+cdef void runtime_ensure_started() except *
+cdef object park_sentinel()

@@ -1,0 +1,1214 @@
+# cython: language_level=3
+# gocore/_sched.pyx - the M:P:G scheduler (Go's proc.go): go, run, gosched,
+# findrunnable, work stealing, wakep/startm/stopm, gopark/goready, the P
+# hand-off of blocking calls, deadlock detection and run()'s teardown.
+# Structures, invariants and the lock order: _sched.pxd and csrc/.
+#
+# Spinning and wakep (Go's scheme). An M without work becomes "spinning"
+# (counted in sched.nmspinning) while it steals; at most half the busy Ps'
+# worth of Ms spin at once. Whoever makes a G runnable calls wakep(), which
+# starts or wakes an M only if a P is idle and no M is spinning: a spinning
+# M will find the new G, and when it does it calls wakep() itself before
+# running it, so work spreads one M at a time. An M that stops spinning
+# decrements nmspinning first and then re-checks every run queue before
+# parking: a G queued after its check sees nmspinning == 0 and wakes someone.
+# Rejected: waking an M per ready (a futex syscall per channel hand-off) and
+# a condition variable around the queues (one lock for every run queue op).
+#
+# GIL builds. Only one M runs Python at a time, so spreading a ping-pong
+# pair over two Ms costs a GIL hand-off per message. readying puts the G in
+# runnext, which thieves take only from a P whose M is in a blocking call,
+# and readying into runnext alone wakes nobody: only Gs in the ring (which
+# can be stolen usefully) call wakep().
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.stdint cimport uint32_t, int32_t, int64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from gocore._includes.atomic cimport *
+from gocore._includes.futex cimport *
+from gocore._includes.clock cimport nanotime
+from gocore._includes.config cimport gc_throw, GOCORE_RUNQ_CAP
+from gocore._includes.runq cimport *
+from gocore._includes.schedc cimport *
+
+import os
+import sys
+import threading
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    PySendResult PyIter_Send(object iter, object arg, PyObject **presult)
+    int PyErr_CheckSignals() except -1
+    ctypedef void (*thread_func)(void *) noexcept nogil
+    unsigned long PyThread_start_new_thread(thread_func f, void *arg) nogil
+    bint PyCoro_CheckExact(object o)
+
+cdef extern from *:
+    """
+    /* Per-thread: the M this thread is (NULL for plain threads) and the G it
+     * runs now (borrowed). Only the owning thread reads or writes them. */
+    static __thread gc_m *gc_tls_m;
+    static __thread PyObject *gc_tls_g;
+    static gc_sched gc_sched_;
+    """
+    gc_m *gc_tls_m
+    PyObject *gc_tls_g
+    gc_sched gc_sched_ "gc_sched_"
+
+cdef gc_sched *sched = &gc_sched_
+
+WAIT_REASONS = {
+    W_NONE: "running", W_CHAN_RECV: "chan receive", W_CHAN_SEND: "chan send",
+    W_SELECT: "select", W_SELECT_NO_CASES: "select (no cases)",
+    W_CHAN_NIL: "chan receive (nil chan)", W_SLEEP: "sleep",
+    W_MUTEX: "sync.Mutex.Lock", W_RWMUTEX_R: "sync.RWMutex.RLock",
+    W_RWMUTEX_W: "sync.RWMutex.Lock", W_WAITGROUP: "sync.WaitGroup.Wait",
+    W_ONCE: "sync.Once.Do", W_SEMAPHORE: "semacquire", W_SYNC_COND: "sync.Cond.Wait",
+}
+
+
+class DeadlockError(RuntimeError):
+    """All goroutines are asleep: the waiting call can never complete."""
+
+
+class GoroutineExit(BaseException):
+    """Raised inside a sync goroutine blocked in gocore when run() ends, so
+    that its finally blocks run (the analogue of closing a coroutine)."""
+
+
+cdef class _ParkSentinel:
+    def __repr__(self):
+        return "<gocore park>"
+
+cdef object PARK = _ParkSentinel()
+cdef PyObject *PARK_PTR = <PyObject *>PARK
+
+cdef object park_sentinel():
+    return PARK
+
+def get_park_sentinel():
+    return PARK
+
+
+cdef class Waiter:
+    cdef void cancel(self):
+        pass
+
+
+# ---------------------------------------------------------------- G
+
+cdef gc_mutex allglock              # guards the allgs list
+cdef PyObject *allgs_head = NULL    # under allglock; the list owns a reference per G
+
+cdef object _main_result = None     # Requires GIL: set by the main G's exit
+cdef object _panic = None           # Requires GIL: first exception escaping a goroutine
+cdef G _main_g = None               # Requires GIL: run()'s main goroutine
+cdef object _thread_gs = threading.local()
+cdef object _panic_hook = None
+
+
+@cython.no_gc
+@cython.freelist(256)
+cdef class G:
+    def __repr__(self):
+        return f"<goroutine {self.goid} {('async', 'sync', 'thread')[self.kind]}>"
+
+
+cdef inline void allgs_add(G gp) noexcept:
+    global allgs_head
+    Py_INCREF(gp)
+    gc_mutex_lock(&allglock)
+    gp.allprev = NULL
+    gp.allnext = allgs_head
+    if allgs_head != NULL:
+        (<G>allgs_head).allprev = <PyObject *>gp
+    allgs_head = <PyObject *>gp
+    gc_mutex_unlock(&allglock)
+
+
+cdef inline void allgs_remove(G gp) noexcept:
+    global allgs_head
+    gc_mutex_lock(&allglock)
+    if gp.allprev != NULL:
+        (<G>gp.allprev).allnext = gp.allnext
+    else:
+        allgs_head = gp.allnext
+    if gp.allnext != NULL:
+        (<G>gp.allnext).allprev = gp.allprev
+    gp.allnext = gp.allprev = NULL
+    gc_mutex_unlock(&allglock)
+    Py_DECREF(gp)
+
+
+def _all_goroutines():
+    """A snapshot list of every live G (Requires GIL)."""
+    cdef list out = []
+    cdef PyObject *p
+    gc_mutex_lock(&allglock)
+    p = allgs_head
+    while p != NULL:
+        out.append(<object>p)       # list append may not allocate under a lock; see below
+        p = (<G>p).allnext
+    gc_mutex_unlock(&allglock)
+    return out
+
+
+cdef G newg(int32_t kind, object fn, tuple args, dict kwargs):
+    """An ASYNC G made from a function keeps fn and args and creates its
+    coroutine only when it first runs: 100,000 spawned-but-not-started Gs are
+    then untracked objects rather than live coroutines that every pass of
+    the cyclic GC must walk (measured: 2x on spawn-heavy work)."""
+    cdef G gp = G.__new__(G)
+    gp.goid = fetch_add_i64(&sched.goidgen, 1) + 1
+    gp.kind = kind
+    gp.fn = fn
+    gp.args = args
+    gp.kwargs = kwargs
+    gp.status = G_RUNNABLE
+    return gp
+
+
+# ---------------------------------------------------------------- current G
+
+cdef G getg_or_none():
+    if gc_tls_g == NULL:
+        return None
+    return <G>gc_tls_g
+
+cdef bint on_async_g() noexcept:
+    return gc_tls_g != NULL and (<G>gc_tls_g).kind == G_ASYNC
+
+cdef G getg():
+    """The running G; on a plain thread, that thread's THREAD G."""
+    if gc_tls_g != NULL:
+        return <G>gc_tls_g
+    cdef G gp = getattr(_thread_gs, "g", None)
+    if gp is None:
+        gp = newg(G_THREAD, None, None, None)
+        gp.status = G_RUNNING
+        gp.is_main = threading.current_thread() is threading.main_thread()
+        _thread_gs.g = gp
+    return gp
+
+
+# ---------------------------------------------------------------- park / ready
+
+cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
+                       int32_t reason, Waiter w) noexcept:
+    """Requires GIL; Caller holds what unlockf releases. Prepares gp (the
+    running ASYNC G) to park; the caller then yields PARK to the M loop,
+    which marks gp waiting and calls unlockf(arg)."""
+    gp.unlockf = unlockf
+    gp.unlockarg = arg
+    gp.waitreason = reason
+    gp.parkmode = PARK_WAIT
+    gp.waiting = w
+    gp.wake_flags = WAKE_NORMAL
+
+
+cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
+                       int32_t reason, Waiter w, int64_t deadline_ns) except -1:
+    """Requires GIL; Caller holds what unlockf releases. Parks the calling
+    OS thread (a SYNC or THREAD G) until goready(gp). A SYNC G's M hands its
+    P to another M first (Go's entersyscall) and takes one back after
+    (exitsyscall). Returns 1 if woken, 0 on deadline_ns timeout (then the
+    caller must claim gp itself or wait for the claimer's goready)."""
+    cdef gc_m *mp = gc_tls_m
+    cdef int woken
+    gp.waitreason = reason
+    gp.waiting = w
+    gp.wake_flags = WAKE_NORMAL
+    note_clear(&gp.note)
+    st_rel_i32(&gp.status, G_WAITING)
+    if unlockf != NULL:
+        unlockf(arg)
+    add_rlx_i64(&sched.nparks, 1)
+    with nogil:
+        if mp != NULL and mp.p != NULL:
+            entersyscall_block(mp)
+        woken = note_sleep_until(&gp.note, deadline_ns, nanotime)
+        if mp != NULL and mp.p == NULL:
+            exitsyscall(mp)
+    if woken == 1:
+        st_rel_i32(&gp.status, G_RUNNING)
+    return woken
+
+
+cdef void goready(G gp) noexcept:
+    """Any thread; Requires GIL (or an attached thread state). The caller
+    has won gp.park_claim. Makes gp runnable: an ASYNC G goes to the current
+    P's runnext (or the global queue from a thread without a P); a THREAD or
+    SYNC G's thread is woken."""
+    cdef gc_m *mp
+    cdef void *gptr = <void *>gp
+    if gp.kind != G_ASYNC:
+        st_rel_i32(&gp.status, G_RUNNING)
+        note_wakeup(&gp.note)
+        return
+    st_rel_i32(&gp.status, G_RUNNABLE)
+    mp = gc_tls_m
+    if mp != NULL and mp.p != NULL:
+        if runq_put(mp.p, gptr, 1, &sched.lock, &sched.gq):
+            wakep()
+    else:
+        gc_mutex_lock(&sched.lock)
+        if gqueue_put(&sched.gq, gptr) < 0:
+            gc_throw(b"out of memory in the global run queue")
+        gc_mutex_unlock(&sched.lock)
+        wakep()
+
+
+cdef void check_wake(G gp) except *:
+    """Requires GIL. After a parked G wakes: raise what its waker asked for."""
+    cdef int32_t f = gp.wake_flags
+    if f == WAKE_NORMAL:
+        return
+    gp.wake_flags = WAKE_NORMAL
+    if f == WAKE_DEADLOCK:
+        raise DeadlockError("all goroutines are asleep - deadlock!")
+    if f == WAKE_CLOSE:
+        raise GoroutineExit()
+
+
+# ---------------------------------------------------------------- Ps and Ms
+
+cdef inline void pidleput(gc_p *pp) noexcept nogil:
+    """Caller holds sched.lock."""
+    pp.status = P_IDLE
+    pp.m = NULL
+    pp.link = sched.pidle
+    sched.pidle = pp
+    fetch_add_i32(&sched.npidle, 1)
+
+cdef inline gc_p *pidleget() noexcept nogil:
+    """Caller holds sched.lock."""
+    cdef gc_p *pp = sched.pidle
+    if pp != NULL:
+        sched.pidle = pp.link
+        pp.link = NULL
+        fetch_add_i32(&sched.npidle, -1)
+    return pp
+
+cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
+    mp.p = pp
+    pp.m = <void *>mp
+    pp.status = P_RUNNING
+
+cdef inline void mput(gc_m *mp) noexcept nogil:
+    """Caller holds sched.lock."""
+    mp.schedlink = sched.midle
+    sched.midle = mp
+    mp.in_midle = 1
+    sched.nmidle += 1
+
+cdef inline gc_m *mget() noexcept nogil:
+    """Caller holds sched.lock."""
+    cdef gc_m *mp = sched.midle
+    if mp != NULL:
+        sched.midle = mp.schedlink
+        mp.schedlink = NULL
+        mp.in_midle = 0
+        sched.nmidle -= 1
+    return mp
+
+cdef inline void mremove_idle(gc_m *mp) noexcept nogil:
+    """Caller holds sched.lock; mp is on sched.midle."""
+    cdef gc_m **pp = &sched.midle
+    while pp[0] != NULL:
+        if pp[0] == mp:
+            pp[0] = mp.schedlink
+            mp.schedlink = NULL
+            mp.in_midle = 0
+            sched.nmidle -= 1
+            return
+        pp = &pp[0].schedlink
+
+
+cdef void wakep() noexcept nogil:
+    """Any thread. Start an M for an idle P unless one is already spinning."""
+    if ld_acq_i32(&sched.npidle) == 0:
+        return
+    if ld_acq_i32(&sched.nmspinning) != 0 or not cas_i32(&sched.nmspinning, 0, 1):
+        return
+    startm(NULL, 1)
+
+
+cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
+    """Any thread. Runs pp (or an idle P) on an idle or a new M. If spinning,
+    the caller has counted the M in nmspinning."""
+    cdef gc_m *nmp
+    gc_mutex_lock(&sched.lock)
+    if pp == NULL:
+        pp = pidleget()
+        if pp == NULL:
+            gc_mutex_unlock(&sched.lock)
+            if spinning:
+                fetch_add_i32(&sched.nmspinning, -1)
+            return
+    nmp = mget()
+    if nmp == NULL:
+        if sched.mcount >= sched.maxmcount or ld_acq_i32(&sched.stopping):
+            # bound reached: the P stays idle; a busy M will pick the work up
+            pidleput(pp)
+            gc_mutex_unlock(&sched.lock)
+            if spinning:
+                fetch_add_i32(&sched.nmspinning, -1)
+            return
+        nmp = newm_locked()
+    gc_mutex_unlock(&sched.lock)
+    if nmp == NULL:
+        gc_throw(b"cannot allocate an M")
+    nmp.spinning = spinning
+    nmp.nextp = pp
+    note_wakeup(&nmp.park)
+
+
+cdef gc_m *newm_locked() noexcept nogil:
+    """Caller holds sched.lock. Creates an M whose thread starts parked-ready:
+    the caller sets nextp and wakes its note."""
+    cdef gc_m *mp = <gc_m *>calloc(1, sizeof(gc_m))
+    if mp == NULL:
+        return NULL
+    mp.id = sched.mcount
+    mp.gen = sched.gen
+    mp.fastrand = <uint32_t>(mp.id * 7919 + 104729)
+    mp.alllink = sched.allm
+    sched.allm = mp
+    sched.mcount += 1
+    if PyThread_start_new_thread(mstart, <void *>mp) == <unsigned long>(-1):
+        sched.mcount -= 1
+        sched.allm = mp.alllink
+        free(mp)
+        return NULL
+    return mp
+
+
+cdef void mstart(void *arg) noexcept nogil:
+    global gc_tls_m
+    cdef gc_m *mp = <gc_m *>arg
+    gc_block_signals()
+    note_sleep(&mp.park)         # wait for startm to hand over nextp
+    note_clear(&mp.park)
+    with gil:
+        gc_tls_m = mp
+        if mp.nextp != NULL:
+            acquirep(mp, mp.nextp)
+            mp.nextp = NULL
+        try:
+            schedule(mp)
+        except BaseException as e:
+            record_panic(e, None)
+        gc_tls_m = NULL
+    mexit(mp)
+
+
+cdef void mexit(gc_m *mp) noexcept nogil:
+    """The M leaves the runtime: its P (if any) goes back to the idle list."""
+    gc_mutex_lock(&sched.lock)
+    if mp.p != NULL and mp.gen == sched.gen:
+        pidleput(mp.p)
+    mp.p = NULL
+    mp.exited = 1
+    sched.mcount -= 1
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef bint stopm(gc_m *mp) noexcept nogil:
+    """mp holds no P. Parks it on the idle list until startm hands it a P.
+    Returns 0 if it woke without one (runtime stopping or SIGINT for M0)."""
+    cdef uint32_t k
+    gc_mutex_lock(&sched.lock)
+    if ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
+        gc_mutex_unlock(&sched.lock)
+        return 0
+    note_clear(&mp.park)
+    mput(mp)
+    checkdead()
+    gc_mutex_unlock(&sched.lock)
+    if mp.is_m0:
+        k = note_sleep_or_signal(&mp.park)
+        if k == 2:
+            gc_mutex_lock(&sched.lock)
+            if mp.in_midle:
+                mremove_idle(mp)
+                note_clear(&mp.park)
+                gc_mutex_unlock(&sched.lock)
+                return 0
+            gc_mutex_unlock(&sched.lock)
+            note_sleep(&mp.park)     # already taken off midle: the hand-off is coming
+    else:
+        note_sleep(&mp.park)
+    note_clear(&mp.park)
+    if mp.nextp == NULL:
+        return 0
+    acquirep(mp, mp.nextp)
+    mp.nextp = NULL
+    return 1
+
+
+cdef void checkdead() noexcept nogil:
+    """Caller holds sched.lock; called as an M goes idle. If no M runs, no
+    G is runnable and no timer is pending, nothing can ever wake the waiting
+    main goroutine: wake it with WAKE_DEADLOCK."""
+    pass   # implemented with channels (deadlock detection)
+
+
+# ---------------------------------------------------------------- hand-off
+
+cdef void entersyscall_block(gc_m *mp) noexcept nogil:
+    """mp's G is about to block in the runtime: give its P to another M if
+    the P has work, else to the idle list (Go's entersyscallblock+handoffp)."""
+    cdef gc_p *pp = mp.p
+    mp.p = NULL
+    fetch_add_i32(&sched.nmblocked, 1)
+    if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
+        startm(pp, 0)
+        return
+    gc_mutex_lock(&sched.lock)
+    pidleput(pp)
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef void exitsyscall(gc_m *mp) noexcept nogil:
+    """mp's G returns from a blocking call: take an idle P, or wait for one
+    (Go's exitsyscall; the G is locked to this M, so the M waits for a P
+    rather than queueing the G)."""
+    cdef gc_p *pp
+    fetch_add_i32(&sched.nmblocked, -1)
+    while True:
+        gc_mutex_lock(&sched.lock)
+        pp = pidleget()
+        if pp != NULL or ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
+            gc_mutex_unlock(&sched.lock)
+            if pp != NULL:
+                acquirep(mp, pp)
+            return
+        gc_mutex_unlock(&sched.lock)
+        # Every P is busy: wait for one to go idle. A short sleep loop keeps
+        # this rare path simple; the hand-off issue refines it.
+        futex_sleep_us(50)
+
+
+cdef extern from *:
+    """
+    #include <time.h>
+    static inline void futex_sleep_us(long us) {
+        struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    """
+    void futex_sleep_us(long us) nogil
+
+
+# ---------------------------------------------------------------- findrunnable
+
+cdef void *findrunnable(gc_m *mp) noexcept nogil:
+    """Find a G to run for mp (which may hold no P), stealing, or park the M.
+    Returns NULL when mp must go back to the loop top (runtime stopping,
+    SIGINT pending for M0). The returned G's queue reference passes to mp."""
+    cdef gc_p *pp
+    cdef gc_p *victim
+    cdef void *gp
+    cdef int32_t n, i, k, start
+    while True:
+        if ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
+            return NULL
+        if mp.is_m0 and ld_acq_i32(&sched.sigpending):
+            return NULL
+        pp = mp.p
+        if pp == NULL:
+            if not stopm(mp):
+                return NULL
+            continue
+        gp = runq_get(pp)
+        if gp != NULL:
+            return gp
+        if ld_rlx_u32(&sched.gq.size) != 0:
+            gc_mutex_lock(&sched.lock)
+            gp = globrunq_get(pp, &sched.gq, 0, sched.nprocs)
+            gc_mutex_unlock(&sched.lock)
+            if gp != NULL:
+                return gp
+        # steal, if not too many Ms are already spinning
+        n = sched.nprocs
+        if n > 1 and (mp.spinning or 2 * ld_acq_i32(&sched.nmspinning) < n - ld_acq_i32(&sched.npidle)):
+            if not mp.spinning:
+                mp.spinning = 1
+                fetch_add_i32(&sched.nmspinning, 1)
+            for k in range(4):
+                start = gc_fastrand(&mp.fastrand) % n
+                for i in range(n):
+                    victim = &sched.allp[(start + i) % n]
+                    if victim == pp:
+                        continue
+                    gp = runq_steal(pp, victim, k == 3 and victim.status == P_SYSCALL)
+                    if gp != NULL:
+                        add_rlx_i64(&sched.nsteals, 1)
+                        resetspinning(mp)
+                        return gp
+        # nothing: give up the P (rechecking the global queue under the lock)
+        gc_mutex_lock(&sched.lock)
+        if sched.gq.size != 0:
+            gp = globrunq_get(pp, &sched.gq, 0, sched.nprocs)
+            gc_mutex_unlock(&sched.lock)
+            resetspinning(mp)
+            return gp
+        mp.p = NULL
+        pidleput(pp)
+        gc_mutex_unlock(&sched.lock)
+        if mp.spinning:
+            mp.spinning = 0
+            fetch_add_i32(&sched.nmspinning, -1)
+            # a G queued while we spun saw nmspinning > 0 and woke nobody
+            if any_work():
+                gc_mutex_lock(&sched.lock)
+                pp = pidleget()
+                gc_mutex_unlock(&sched.lock)
+                if pp != NULL:
+                    acquirep(mp, pp)
+                    mp.spinning = 1
+                    fetch_add_i32(&sched.nmspinning, 1)
+                    continue
+        if not stopm(mp):
+            return NULL
+
+
+cdef inline void resetspinning(gc_m *mp) noexcept nogil:
+    if mp.spinning:
+        mp.spinning = 0
+        if fetch_add_i32(&sched.nmspinning, -1) == 1:
+            wakep()    # we were the last spinner: keep one looking for the rest
+
+
+cdef bint any_work() noexcept nogil:
+    cdef int32_t i
+    if ld_rlx_u32(&sched.gq.size) != 0:
+        return 1
+    for i in range(sched.nprocs):
+        if not runq_empty(&sched.allp[i]):
+            return 1
+    return 0
+
+
+# ---------------------------------------------------------------- the M loop
+
+cdef int schedule(gc_m *mp) except -1:
+    """Requires GIL. Run Gs until the runtime stops (or SIGINT for M0)."""
+    cdef void *gp
+    cdef gc_p *pp
+    while True:
+        if ld_rlx_i32(&sched.stopping) or mp.gen != sched.gen:
+            return 0
+        if mp.is_m0 and ld_rlx_i32(&sched.sigpending):
+            st_rel_i32(&sched.sigpending, 0)
+            PyErr_CheckSignals()
+        gp = NULL
+        pp = mp.p
+        if pp != NULL:
+            pp.schedtick += 1
+            # fairness: every 61st G comes from the global queue
+            if pp.schedtick % 61 == 0 and ld_rlx_u32(&sched.gq.size) != 0:
+                gc_mutex_lock(&sched.lock)
+                gp = globrunq_get(pp, &sched.gq, 1, sched.nprocs)
+                gc_mutex_unlock(&sched.lock)
+            if gp == NULL:
+                gp = runq_get(pp)
+        if gp == NULL:
+            with nogil:
+                gp = findrunnable(mp)
+            if gp == NULL:
+                continue
+        execute(mp, gp)
+
+
+cdef inline void execute(gc_m *mp, void *gptr) noexcept:
+    """Requires GIL; mp owns gptr's queue reference. Runs the G one step."""
+    global gc_tls_g
+    cdef G gp = <G>gptr
+    cdef PyObject *result = NULL
+    cdef PySendResult r
+    Py_DECREF(gp)                      # the local `gp` now holds the queue reference
+    gp.status = G_RUNNING
+    mp.curg = gptr
+    gc_tls_g = <PyObject *>gp
+    if gp.kind == G_ASYNC:
+        if gp.fn is not None and start_coroutine(gp) < 0:
+            gc_tls_g = NULL
+            mp.curg = NULL
+            goexit(gp, None, fetch_exception())
+            return
+        r = PyIter_Send(gp.coro, None, &result)
+        gc_tls_g = NULL
+        mp.curg = NULL
+        if r == PYGEN_NEXT:
+            if result == PARK_PTR:
+                Py_DECREF(PARK)
+                if gp.parkmode == PARK_YIELD:
+                    gp.parkmode = PARK_WAIT
+                    Py_INCREF(gp)          # the global queue's reference
+                    gc_mutex_lock(&sched.lock)
+                    gqueue_put(&sched.gq, gptr)
+                    gc_mutex_unlock(&sched.lock)
+                    return
+                Py_INCREF(gp)              # the parked state's reference
+                st_rel_i32(&gp.status, G_WAITING)
+                if gp.unlockf != NULL:
+                    gp.unlockf(gp.unlockarg)
+                return
+            foreign_yield(gp, <object>result)
+            Py_DECREF(<object>result)
+            return
+        if r == PYGEN_RETURN:
+            goexit(gp, <object>result, None)
+            Py_DECREF(<object>result)
+        else:
+            goexit(gp, None, fetch_exception())
+        return
+    run_sync(mp, gp)
+
+
+cdef int start_coroutine(G gp) except -1:
+    """Requires GIL. First run of an ASYNC G: call its function."""
+    fn = gp.fn
+    gp.fn = None
+    if gp.kwargs is not None:
+        coro = fn(*gp.args, **gp.kwargs)
+    elif gp.args is not None:
+        coro = fn(*gp.args)
+    else:
+        coro = fn()
+    gp.args = None
+    gp.kwargs = None
+    if not PyCoro_CheckExact(coro):
+        if hasattr(coro, "__await__") and hasattr(coro, "send"):
+            gp.coro = coro          # a Cython or other compiled coroutine
+            return 0
+        raise TypeError(f"go(): {fn!r} was taken for an async function but returned "
+                        f"{type(coro).__name__}, not a coroutine")
+    gp.coro = coro
+    return 0
+
+
+cdef void run_sync(gc_m *mp, G gp) noexcept:
+    """Requires GIL. Runs a SYNC G's function to completion on this M."""
+    global gc_tls_g
+    cdef object exc = None
+    cdef object res = None
+    try:
+        res = gp.fn(*gp.args, **gp.kwargs)
+    except BaseException as e:
+        exc = e
+    if exc is None and PyCoro_CheckExact(res):
+        # a plain callable that returned a coroutine (go(lambda: worker(i))):
+        # run the coroutine as a lightweight goroutine from here on
+        gp.kind = G_ASYNC
+        gp.fn = None
+        gp.coro = res
+        Py_INCREF(gp)
+        execute(mp, <void *>gp)
+        return
+    gc_tls_g = NULL
+    mp.curg = NULL
+    if isinstance(exc, GoroutineExit):
+        exc = None
+    goexit(gp, res, exc)
+
+
+cdef object fetch_exception():
+    """Requires GIL, an exception set: take it (with its traceback)."""
+    try:
+        raise_current()
+    except BaseException as e:
+        return e
+
+cdef extern from *:
+    """
+    static int raise_current_impl(void) { return -1; }   /* the error is already set */
+    """
+    int raise_current_impl() except -1
+
+cdef int raise_current() except -1:
+    return raise_current_impl()
+
+
+cdef void foreign_yield(G gp, object what) noexcept:
+    """An ASYNC G awaited something that is not gocore's (an asyncio future,
+    a bare yield): that is a bug in the goroutine: it panics."""
+    err = TypeError(
+        f"goroutine {gp.goid} awaited {what!r}, which is not a gocore awaitable; "
+        "gocore goroutines can await only gocore operations (channels, sleep, "
+        "sync primitives) and other coroutines built on them")
+    try:
+        gp.coro.close()
+    except BaseException:
+        pass
+    goexit(gp, None, err)
+
+
+cdef void goexit(G gp, object result, object exc) noexcept:
+    """Requires GIL; gp has finished (returned or raised)."""
+    global _main_result
+    gp.status = G_DEAD
+    gp.coro = None
+    gp.fn = None
+    gp.args = None
+    gp.kwargs = None
+    gp.waiting = None
+    fetch_add_i64(&sched.ngoroutines, -1)
+    allgs_remove(gp)
+    if exc is not None:
+        record_panic(exc, gp)
+    elif gp.is_main:
+        _main_result = result
+        stop_the_world()
+
+
+cdef void record_panic(object exc, G gp) noexcept:
+    """Requires GIL. An exception escaped a goroutine: like a Go panic it
+    ends the program - run() re-raises it; without run() the panic hook
+    (default: print it and exit with status 2) handles it."""
+    global _panic
+    if gp is not None and not gp.is_main and isinstance(exc, BaseException):
+        try:
+            exc.add_note(f"(raised in goroutine {gp.goid})")
+        except Exception:
+            pass
+    if _main_g is None and gp is not None:
+        # no run(): the background runtime
+        hook = _panic_hook if _panic_hook is not None else default_panic_hook
+        try:
+            hook(exc, gp.goid)
+        except BaseException:
+            pass
+        return
+    if _panic is None:
+        _panic = exc
+    stop_the_world()
+
+
+def default_panic_hook(exc, goid):
+    import traceback
+    sys.stderr.write(f"panic: goroutine {goid}: uncaught exception\n")
+    traceback.print_exception(exc)
+    sys.stderr.flush()
+    os._exit(2)
+
+
+def set_panic_hook(hook):
+    """Set what happens when an exception escapes a goroutine outside run():
+    hook(exc, goroutine_id). None restores the default (print, exit 2)."""
+    global _panic_hook
+    if hook is not None and not callable(hook):
+        raise TypeError("panic hook must be callable or None")
+    _panic_hook = hook
+
+
+cdef void stop_the_world() noexcept:
+    """Any thread. Ask every M to leave its loop (run() is ending)."""
+    cdef gc_m *mp
+    st_rel_i32(&sched.stopping, 1)
+    gc_mutex_lock(&sched.lock)
+    mp = sched.midle
+    while mp != NULL:
+        sched.midle = mp.schedlink
+        mp.in_midle = 0
+        mp.nextp = NULL
+        sched.nmidle -= 1
+        note_wakeup(&mp.park)
+        mp = sched.midle
+    gc_mutex_unlock(&sched.lock)
+
+
+# ---------------------------------------------------------------- runtime start / stop
+
+cdef int32_t _gomaxprocs = 0     # 0: not chosen yet
+
+cdef int32_t default_procs() except -1:
+    env = os.environ.get("GOCORE_MAXPROCS")
+    if env is not None and env.strip() != "":
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"GOCORE_MAXPROCS must be a positive integer, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"GOCORE_MAXPROCS must be a positive integer, got {env!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+def gomaxprocs(n=None):
+    """Return the number of processors (Ps); with n, set it and return the
+    previous value. A new value applies from the next start of the runtime
+    (the next run(), or the next background start)."""
+    global _gomaxprocs
+    if _gomaxprocs == 0:
+        _gomaxprocs = default_procs()
+    cdef int32_t old = _gomaxprocs
+    if ld_acq_i32(&sched.running):
+        old = sched.nprocs
+    if n is None:
+        return old
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"gomaxprocs(n) needs an int, got {type(n).__name__}")
+    if n < 1 or n > 4096:
+        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096, got {n}")
+    _gomaxprocs = n
+    return old
+
+
+cdef gc_p *_allp_storage = NULL
+cdef int32_t _allp_cap = 0
+
+cdef int procresize(int32_t n) except -1:
+    """Requires GIL; runtime stopped. Make n fresh idle Ps. P memory is never
+    freed: an M left over from an earlier run (stuck in a sync goroutine)
+    may still hold a pointer to its old P."""
+    global _allp_storage, _allp_cap
+    cdef int32_t i
+    if n > _allp_cap:
+        _allp_storage = <gc_p *>calloc(n, sizeof(gc_p))
+        if _allp_storage == NULL:
+            raise MemoryError()
+        _allp_cap = n
+    else:
+        memset(_allp_storage, 0, n * sizeof(gc_p))
+    sched.allp = _allp_storage
+    sched.nprocs = n
+    sched.pidle = NULL
+    sched.npidle = 0
+    for i in range(n - 1, -1, -1):
+        sched.allp[i].id = i
+        pidleput(&sched.allp[i])
+    return 0
+
+
+cdef int runtime_start(bint with_m0) except -1:
+    """Requires GIL; runtime stopped."""
+    if _gomaxprocs == 0:
+        gomaxprocs()
+    sched.gen += 1
+    sched.stopping = 0
+    sched.sigpending = 0
+    sched.nmspinning = 0
+    sched.nmblocked = 0
+    sched.midle = NULL
+    sched.nmidle = 0
+    if sched.maxmcount == 0:
+        sched.maxmcount = 10000
+    procresize(_gomaxprocs)
+    st_rel_i32(&sched.running, 1)
+    return 0
+
+
+cdef void runtime_ensure_started() except *:
+    """Requires GIL. The first go() outside run() starts the runtime in the
+    background: Ms are created on demand by wakep()."""
+    if not ld_acq_i32(&sched.running):
+        runtime_start(0)
+
+
+# ---------------------------------------------------------------- public API
+
+def go(fn, *args, **kwargs):
+    """Start a goroutine. fn is an async def function (a lightweight
+    goroutine), a coroutine object, or a plain callable (a sync goroutine,
+    run on a worker thread). Returns None, as Go's go statement."""
+    cdef G gp
+    cdef gc_m *mp
+    if PyCoro_CheckExact(fn):
+        if args or kwargs:
+            raise TypeError("go(coroutine) takes no extra arguments")
+        gp = newg(G_ASYNC, None, None, None)
+        gp.coro = fn
+    elif is_async_function(fn):
+        gp = newg(G_ASYNC, fn, args, kwargs if kwargs else None)
+    elif callable(fn):
+        gp = newg(G_SYNC, fn, args, kwargs)
+    else:
+        raise TypeError(f"go() needs an async def function, a coroutine or a callable, "
+                        f"got {type(fn).__name__}")
+    if not ld_acq_i32(&sched.running):
+        runtime_start(0)
+    fetch_add_i64(&sched.ngoroutines, 1)
+    allgs_add(gp)
+    Py_INCREF(gp)                        # the run queue's reference
+    mp = gc_tls_m
+    if mp != NULL and mp.p != NULL:
+        if runq_put(mp.p, <void *>gp, 1, &sched.lock, &sched.gq):
+            wakep()
+    else:
+        gc_mutex_lock(&sched.lock)
+        gqueue_put(&sched.gq, <void *>gp)
+        gc_mutex_unlock(&sched.lock)
+        wakep()
+
+
+cdef object _iscoroutinefunction = None
+
+cdef extern from *:
+    """
+    /* 1: a Python function whose code is an async def (CO_COROUTINE),
+     * 0: another Python function, -1: not a plain Python function. */
+    static inline int gc_pyfunc_is_async(PyObject *fn) {
+        if (!PyFunction_Check(fn)) return -1;
+        PyCodeObject *co = (PyCodeObject *)PyFunction_GET_CODE(fn);
+        return (co->co_flags & CO_COROUTINE) != 0;
+    }
+    """
+    int gc_pyfunc_is_async(object fn)
+
+cdef bint is_async_function(object fn) except -1:
+    global _iscoroutinefunction
+    cdef int r = gc_pyfunc_is_async(fn)
+    if r >= 0:
+        return r
+    if not callable(fn):
+        return 0
+    if _iscoroutinefunction is None:
+        import inspect
+        _iscoroutinefunction = inspect.iscoroutinefunction
+    return _iscoroutinefunction(fn)
+
+
+cdef class _Gosched:
+    """await gosched(): the G goes to the global queue and others run."""
+    cdef bint yielded
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef G gp
+        if self.yielded:
+            raise StopIteration
+        gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            raise StopIteration         # a thread: nothing to yield to
+        self.yielded = True
+        gp.parkmode = PARK_YIELD
+        return PARK
+
+
+def gosched():
+    """Yield the processor (Go's runtime.Gosched): `await gosched()`."""
+    return _Gosched()
+
+
+def num_goroutine():
+    """Live goroutines, including main."""
+    cdef int64_t n = ld_acq_i64(&sched.ngoroutines)
+    if _main_g is None:
+        n += 1          # the main thread
+    return n
+
+
+def run(fn, *args, **kwargs):
+    """Run fn as the main goroutine on this thread until it returns; return
+    its result. An exception escaping any goroutine is re-raised here. When
+    main returns, the remaining goroutines are closed and the Ms stop."""
+    global _main_g, _main_result, _panic, gc_tls_m
+    cdef G gp
+    cdef gc_m *m0
+    if ld_acq_i32(&sched.running):
+        if _main_g is not None:
+            raise RuntimeError("gocore.run() is already running: run() cannot be nested")
+        raise RuntimeError("gocore's runtime is already running in the background "
+                           "(started by go() outside run()); call run() before any go()")
+    if PyCoro_CheckExact(fn):
+        if args or kwargs:
+            raise TypeError("run(coroutine) takes no extra arguments")
+        gp = newg(G_ASYNC, None, None, None)
+        gp.coro = fn
+    elif is_async_function(fn):
+        gp = newg(G_ASYNC, fn, args, kwargs if kwargs else None)
+    elif callable(fn):
+        gp = newg(G_SYNC, fn, args, kwargs)
+    else:
+        raise TypeError(f"run() needs an async def function, a coroutine or a callable, "
+                        f"got {type(fn).__name__}")
+    gp.is_main = True
+    m0 = <gc_m *>calloc(1, sizeof(gc_m))
+    if m0 == NULL:
+        raise MemoryError()
+    runtime_start(1)
+    _main_g = gp
+    _main_result = None
+    _panic = None
+    m0.is_m0 = 1
+    m0.gen = sched.gen
+    m0.fastrand = 0x2545F491
+    m0.id = -1
+    sched.m0 = m0
+    fetch_add_i64(&sched.ngoroutines, 1)
+    allgs_add(gp)
+    gc_mutex_lock(&sched.lock)
+    acquirep(m0, pidleget())
+    gc_mutex_unlock(&sched.lock)
+    Py_INCREF(gp)
+    runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
+    is_main_thread = threading.current_thread() is threading.main_thread()
+    if is_main_thread:
+        gc_install_sigint(&sched.sigpending, &m0.park)
+    gc_tls_m = m0
+    try:
+        try:
+            schedule(m0)
+        except BaseException as e:      # SIGINT's KeyboardInterrupt
+            if _panic is None:
+                _panic = e
+        finally:
+            gc_tls_m = NULL
+            teardown(m0)
+            if is_main_thread:
+                gc_restore_sigint()
+        if _panic is not None:
+            exc = _panic
+            _panic = None
+            raise exc
+        res = _main_result
+        _main_result = None
+        return res
+    finally:
+        _main_g = None
+        free(m0)
+
+
+cdef void teardown(gc_m *m0) except *:
+    """Requires GIL. Stop every M, then close every goroutine still alive
+    (their finally blocks run), and leave the runtime ready for a new run()."""
+    cdef gc_m *mp
+    cdef int32_t busy
+    cdef G gp
+    cdef void *q
+    cdef int32_t i
+    stop_the_world()
+    m0.p = NULL
+    # Sync goroutines parked in gocore wake with GoroutineExit.
+    for gp in _all_goroutines():
+        if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:
+            if cas_u32(&gp.park_claim, 0, 1):
+                gp.wake_flags = WAKE_CLOSE
+                goready(gp)
+    # Wait until the other Ms have left their loops; an M inside a sync
+    # goroutine's foreign call (time.sleep, socket...) is not waited for: it
+    # exits on its own when the call returns (its gen is old by then).
+    while True:
+        busy = 0
+        gc_mutex_lock(&sched.lock)
+        mp = sched.allm
+        while mp != NULL:
+            if not mp.exited and mp.gen == sched.gen and not (mp.curg != NULL and (<G>mp.curg).kind == G_SYNC):
+                busy += 1
+            mp = mp.alllink
+        gc_mutex_unlock(&sched.lock)
+        if busy == 0:
+            break
+        stop_the_world()
+        with nogil:
+            futex_sleep_us(200)
+    # Take every queued G out of the run queues (their references are ours).
+    held = []
+    gc_mutex_lock(&sched.lock)
+    while True:
+        q = gqueue_get(&sched.gq)
+        if q == NULL:
+            break
+        held.append(<object>q); Py_DECREF(<object>q)
+    gc_mutex_unlock(&sched.lock)
+    for i in range(sched.nprocs):
+        while True:
+            q = runq_get(&sched.allp[i])
+            if q == NULL:
+                break
+            held.append(<object>q); Py_DECREF(<object>q)
+    sched.gen += 1                       # orphan stragglers
+    st_rel_i32(&sched.running, 0)
+    sched.m0 = NULL
+    # Close what is left: runnable and parked goroutines alike.
+    for gp in _all_goroutines():
+        close_goroutine(gp)
+    del held
+
+
+cdef void close_goroutine(G gp) noexcept:
+    """Requires GIL; runtime stopped. Run gp's finally blocks and drop it."""
+    global gc_tls_g
+    cdef int32_t st = ld_acq_i32(&gp.status)
+    if st == G_DEAD:
+        return
+    if st == G_WAITING and gp.kind == G_ASYNC:
+        if gp.waiting is not None:
+            try:
+                gp.waiting.cancel()
+            except BaseException:
+                pass
+        Py_DECREF(gp)                  # the parked state's reference
+    if gp.kind == G_ASYNC and gp.coro is not None:
+        gc_tls_g = <PyObject *>gp
+        try:
+            gp.coro.close()
+        except BaseException as e:
+            sys.unraisablehook(make_unraisable(e, gp))
+        gc_tls_g = NULL
+    if gp.kind != G_SYNC or st != G_RUNNING:
+        gp.status = G_DEAD
+        gp.coro = None
+        gp.waiting = None
+        fetch_add_i64(&sched.ngoroutines, -1)
+        allgs_remove(gp)
+
+
+cdef object make_unraisable(object exc, G gp):
+    class _U:
+        pass
+    u = _U()
+    u.exc_type = type(exc)
+    u.exc_value = exc
+    u.exc_traceback = exc.__traceback__
+    u.err_msg = f"Exception ignored while closing goroutine {gp.goid}"
+    u.object = None
+    return u
+
+
+# ---------------------------------------------------------------- introspection hooks
+
+def _sched_counters():
+    """Counters for tests and stats(): a dict (racy snapshot)."""
+    return {
+        "goroutines": ld_acq_i64(&sched.ngoroutines),
+        "ms": sched.mcount,
+        "ms_idle": sched.nmidle,
+        "ms_spinning": ld_acq_i32(&sched.nmspinning),
+        "ms_blocked": ld_acq_i32(&sched.nmblocked),
+        "ps": sched.nprocs,
+        "ps_idle": ld_acq_i32(&sched.npidle),
+        "steals": ld_rlx_i64(&sched.nsteals),
+        "parks": ld_rlx_i64(&sched.nparks),
+        "global_runq": ld_rlx_u32(&sched.gq.size),
+        "running": ld_acq_i32(&sched.running),
+        "runq_cap": GOCORE_RUNQ_CAP,
+    }
+
+
+def _current_goid():
+    """The running goroutine's id, or 0 on a plain thread (tests)."""
+    if gc_tls_g == NULL:
+        return 0
+    return (<G>gc_tls_g).goid
+
+
+def _current_m():
+    """The running M's id (-1 for M0), or None on a plain thread (tests)."""
+    if gc_tls_m == NULL:
+        return None
+    return gc_tls_m.id
