@@ -13,6 +13,14 @@ except ImportError as e:  # no silent pure-Python fallback
         f"extensions) rather than importing it from a source tree ({e})"
     ) from e
 
+from gocore._chan import (
+    Chan,
+    ChanClosedError,
+    blocking_select,
+    default,
+    nilchan,
+    select,
+)
 from gocore._sched import (
     DeadlockError,
     go,
@@ -25,5 +33,6 @@ from gocore._sched import (
 
 __all__ = [
     "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook",
-    "DeadlockError",
+    "Chan", "nilchan", "select", "blocking_select", "default",
+    "DeadlockError", "ChanClosedError",
 ]

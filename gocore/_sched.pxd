@@ -85,12 +85,6 @@ cdef enum ParkMode:
     PARK_YIELD = 1      # gosched: back on the global queue at once
 
 
-cdef class Waiter:
-    """Base of waiter records (Go's sudog). Removes itself from whatever
-    queue it sits on when its G is closed or woken by deadlock detection."""
-    cdef void cancel(self)
-
-
 cdef class G:
     # set at creation, then read-only
     cdef readonly int64_t goid
@@ -109,7 +103,7 @@ cdef class G:
     cdef int64_t waitsince_ns
     cdef void (*unlockf)(void *) noexcept nogil
     cdef void *unlockarg
-    cdef Waiter waiting         # owned: the waiter(s) to cancel if closed while parked
+    cdef object waiting         # owned: the operation parked on; its _cancel() unlinks its waiters
     # written by the claimer, read by the G after it wakes
     cdef int32_t wake_flags
     # THREAD and SYNC kinds sleep here while parked
@@ -124,9 +118,9 @@ cdef G getg()                       # the running G; a THREAD G for plain thread
 cdef G getg_or_none()               # the running G, or None on a plain thread
 cdef bint on_async_g() noexcept     # inside a lightweight goroutine? (Any thread.)
 cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
-                       int32_t reason, Waiter w) noexcept
+                       int32_t reason, object w) noexcept
 cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
-                       int32_t reason, Waiter w, int64_t deadline_ns) except -1
+                       int32_t reason, object w, int64_t deadline_ns) except -1
 cdef void goready(G gp) noexcept
 cdef void check_wake(G gp) except *
 cdef void runtime_ensure_started() except *

@@ -97,11 +97,6 @@ def get_park_sentinel():
     return PARK
 
 
-cdef class Waiter:
-    cdef void cancel(self):
-        pass
-
-
 # ---------------------------------------------------------------- G
 
 cdef gc_mutex allglock              # guards the allgs list
@@ -201,7 +196,7 @@ cdef G getg():
 # ---------------------------------------------------------------- park / ready
 
 cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
-                       int32_t reason, Waiter w) noexcept:
+                       int32_t reason, object w) noexcept:
     """Requires GIL; Caller holds what unlockf releases. Prepares gp (the
     running ASYNC G) to park; the caller then yields PARK to the M loop,
     which marks gp waiting and calls unlockf(arg)."""
@@ -214,7 +209,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
 
 
 cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
-                       int32_t reason, Waiter w, int64_t deadline_ns) except -1:
+                       int32_t reason, object w, int64_t deadline_ns) except -1:
     """Requires GIL; Caller holds what unlockf releases. Parks the calling
     OS thread (a SYNC or THREAD G) until goready(gp). A SYNC G's M hands its
     P to another M first (Go's entersyscall) and takes one back after
@@ -1149,7 +1144,7 @@ cdef void close_goroutine(G gp) noexcept:
     if st == G_WAITING and gp.kind == G_ASYNC:
         if gp.waiting is not None:
             try:
-                gp.waiting.cancel()
+                gp.waiting._cancel()
             except BaseException:
                 pass
         Py_DECREF(gp)                  # the parked state's reference

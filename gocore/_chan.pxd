@@ -1,0 +1,54 @@
+# gocore/_chan.pxd - channels (Go's hchan) and their waiter records (sudog).
+#
+# Invariants, all under c.lock (a gc_mutex):
+#   * at most one of recvq and sendq is non-empty, except for waiters whose
+#     G another case of a select already won (those are skipped and unlinked
+#     by whoever meets them; their owner unlinks the rest after it wakes);
+#   * buf holds qcount values at recvx, recvx+1, ... (mod dataqsiz); the
+#     other slots hold None. The buffer list owns its values;
+#   * if qcount < dataqsiz then sendq has no live waiter, and if qcount > 0
+#     then recvq has none (a value never waits beside a waiting receiver);
+#   * closed only goes 0 -> 1; after it both queues stay empty.
+# A sudog is linked into at most one queue; `linked` says whether it is.
+# sudog.elem: for a sender, one owned reference to the value until a
+# receiver moves it out; for a receiver, NULL until a sender (or the buffer)
+# moves one owned reference in. sudog.g is borrowed: a parked G is kept
+# alive by its parked state (see _sched.pxd) until goready.
+#
+# Lock order: the locks of several channels (select) in increasing address
+# order, each once; then sched.lock. A channel lock is never held while
+# waiting for the GIL, releasing a reference or allocating (the values
+# moved under it are only relinked), so it is never held across a blocking
+# operation except the park itself, which the M loop ends with unlockf.
+
+from libc.stdint cimport uint32_t, int32_t, int64_t
+from cpython.object cimport PyObject
+from gocore._includes.futex cimport gc_mutex
+from gocore._sched cimport G
+
+cdef struct sudog:
+    PyObject *g           # borrowed G
+    uint32_t *claim       # &g.park_claim: whoever CASes it 0 -> 1 wakes g
+    PyObject *elem        # see above
+    sudog *next
+    sudog *prev
+    void *c               # the Chan (borrowed: the operation holds a reference)
+    int32_t linked
+    int32_t success       # 1: value exchanged; 0: woken by close
+    int32_t fired         # 1: this waiter was the one that woke g
+    int32_t case_index
+
+cdef struct waitq:
+    sudog *first
+    sudog *last
+
+cdef class Chan:
+    cdef gc_mutex lock
+    cdef readonly Py_ssize_t dataqsiz      # capacity
+    cdef Py_ssize_t qcount                 # values in buf
+    cdef Py_ssize_t sendx, recvx
+    cdef list buf
+    cdef waitq recvq
+    cdef waitq sendq
+    cdef int32_t closed
+    cdef bint is_nil

@@ -1,0 +1,1054 @@
+# cython: language_level=3
+# gocore/_chan.pyx - channels and select (Go's chan.go and select.go).
+# Invariants and lock order: _chan.pxd.
+#
+# One code path per operation: try to complete at once (hand-off to a parked
+# partner, the buffer, or the closed state); else enqueue a sudog and park on
+# the scheduler's gopark. Lightweight goroutines park by yielding to the M
+# loop (which releases the channel lock after the G has stopped); threads and
+# sync goroutines park their OS thread (blocking_*). A waker moves the value
+# straight into the parked partner's sudog (Go's sendDirect/recvDirect) and
+# readies it into its own P's runnext, so a ping-pong pair stays on one P.
+#
+# select's three passes (Go's selectgo):
+#   1. lock every involved channel in address order (each once) and poll the
+#      cases in a random order; the first ready case wins. With `default`
+#      and nothing ready, unlock and return default's index.
+#   2. enqueue a sudog on every case's channel, all for the same G, and park;
+#      the unlock of all channels happens after the G has stopped.
+#   3. a waker claims the G with cas(park_claim, 0, 1), marks its sudog
+#      `fired` and readies the G; wakers that lose the CAS unlink the sudog
+#      they met and move on. After waking, the G relocks the channels and
+#      unlinks its remaining sudogs.
+# Rejected: a lock per select (it would serialise all selects in the
+# program) and re-polling after every wake-up (unfair and lossy).
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
+from libc.stdint cimport uint32_t, int32_t, int64_t
+from libc.stdlib cimport malloc, free
+
+from gocore._includes.atomic cimport cas_u32, ld_acq_i32
+from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
+from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
+                            gopark_thread, goready, check_wake, park_sentinel,
+                            G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
+                            W_SELECT_NO_CASES, W_CHAN_NIL, WAKE_NORMAL)
+
+from types import GenericAlias
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
+    ctypedef struct PyAsyncMethods:
+        sendfunc am_send
+    ctypedef struct PyTypeObject:
+        PyAsyncMethods *tp_as_async
+    void PyErr_SetObject(object t, object v)
+    void PyErr_SetNone(object t)
+
+cdef object PARK = park_sentinel()
+cdef PyObject *PARK_PTR = <PyObject *>PARK
+
+
+class ChanClosedError(Exception):
+    """Send on a closed channel, or close of a closed or nil channel (a Go panic)."""
+
+
+# ---------------------------------------------------------------- locks and queues
+
+cdef inline void chan_lock(Chan c) noexcept:
+    """Requires GIL. Waits for the lock with the GIL released."""
+    if not gc_mutex_trylock(&c.lock):
+        with nogil:
+            gc_mutex_lock_slow(&c.lock)
+
+cdef inline void chan_unlock(Chan c) noexcept:
+    gc_mutex_unlock(&c.lock)
+
+cdef void unlock_one(void *lock) noexcept nogil:
+    """gopark's unlock function for a single channel."""
+    gc_mutex_unlock(<gc_mutex *>lock)
+
+cdef inline void waitq_enqueue(waitq *q, sudog *sg) noexcept nogil:
+    """Caller holds the channel's lock."""
+    sg.next = NULL
+    sg.prev = q.last
+    if q.last != NULL:
+        q.last.next = sg
+    else:
+        q.first = sg
+    q.last = sg
+    sg.linked = 1
+
+cdef inline void waitq_unlink(waitq *q, sudog *sg) noexcept nogil:
+    """Caller holds the channel's lock; sg is on q."""
+    if sg.prev != NULL:
+        sg.prev.next = sg.next
+    else:
+        q.first = sg.next
+    if sg.next != NULL:
+        sg.next.prev = sg.prev
+    else:
+        q.last = sg.prev
+    sg.next = sg.prev = NULL
+    sg.linked = 0
+
+cdef inline sudog *waitq_dequeue(waitq *q) noexcept nogil:
+    """Caller holds the channel's lock. The first waiter whose G this caller
+    wins (cas on its park_claim); waiters of Gs already won elsewhere (other
+    cases of a select, deadlock detection) are unlinked and skipped."""
+    cdef sudog *sg
+    while True:
+        sg = q.first
+        if sg == NULL:
+            return NULL
+        waitq_unlink(q, sg)
+        if cas_u32(sg.claim, 0, 1):
+            sg.fired = 1
+            return sg
+
+cdef inline void sudog_init(sudog *sg, G gp, Chan c, int32_t case_index) noexcept:
+    sg.g = <PyObject *>gp
+    sg.claim = &gp.park_claim
+    sg.elem = NULL
+    sg.next = sg.prev = NULL
+    sg.c = <void *>c
+    sg.linked = 0
+    sg.success = 0
+    sg.fired = 0
+    sg.case_index = case_index
+
+
+# ---------------------------------------------------------------- the operations
+# Each returns with c's lock released. Results: 1 done, 0 would block (lock
+# still HELD so the caller can enqueue and park), -1 error raised.
+
+cdef inline int try_send_locked(Chan c, object v) except -1:
+    """Caller holds c.lock. Complete a send at once if possible."""
+    cdef sudog *sg
+    cdef PyObject *old
+    if c.closed:
+        chan_unlock(c)
+        raise ChanClosedError("send on closed channel")
+    sg = waitq_dequeue(&c.recvq)
+    if sg != NULL:
+        Py_INCREF(v)
+        sg.elem = <PyObject *>v
+        sg.success = 1
+        chan_unlock(c)
+        goready(<G>sg.g)
+        return 1
+    if c.qcount < c.dataqsiz:
+        Py_INCREF(v)
+        old = PyList_GET_ITEM(c.buf, c.sendx)     # None: stays referenced by us below
+        PyList_SET_ITEM(c.buf, c.sendx, v)        # steals our new reference to v
+        c.sendx += 1
+        if c.sendx == c.dataqsiz:
+            c.sendx = 0
+        c.qcount += 1
+        chan_unlock(c)
+        Py_DECREF(<object>old)
+        return 1
+    return 0
+
+
+cdef inline int try_recv_locked(Chan c, PyObject **out) except -1:
+    """Caller holds c.lock. Complete a receive at once if possible: *out gets
+    an owned reference, or NULL for a closed, drained channel."""
+    cdef sudog *sg
+    cdef PyObject *v
+    sg = waitq_dequeue(&c.sendq)
+    if sg != NULL:
+        if c.dataqsiz == 0:
+            out[0] = sg.elem                        # move the sender's reference
+        else:
+            # full buffer: take its head, put the sender's value at the tail
+            out[0] = PyList_GET_ITEM(c.buf, c.recvx)
+            PyList_SET_ITEM(c.buf, c.recvx, <object>sg.elem)
+            c.recvx += 1
+            if c.recvx == c.dataqsiz:
+                c.recvx = 0
+            c.sendx = c.recvx
+        sg.elem = NULL
+        sg.success = 1
+        chan_unlock(c)
+        goready(<G>sg.g)
+        return 1
+    if c.qcount > 0:
+        v = PyList_GET_ITEM(c.buf, c.recvx)
+        Py_INCREF(None)
+        PyList_SET_ITEM(c.buf, c.recvx, None)
+        c.recvx += 1
+        if c.recvx == c.dataqsiz:
+            c.recvx = 0
+        c.qcount -= 1
+        chan_unlock(c)
+        out[0] = v
+        return 1
+    if c.closed:
+        chan_unlock(c)
+        out[0] = NULL
+        return 1
+    return 0
+
+
+cdef inline object wrap_recv(PyObject *v, int mode):
+    """Build recv()/recv_ok() results from an owned reference (or NULL for
+    closed): takes the reference."""
+    cdef object o
+    if v == NULL:
+        if mode == MODE_RECV_OK:
+            return (None, False)
+        return None
+    o = <object>v
+    Py_DECREF(o)
+    if mode == MODE_RECV_OK:
+        return (o, True)
+    return o
+
+
+cdef enum:
+    MODE_SEND = 0
+    MODE_RECV = 1
+    MODE_RECV_OK = 2
+    MODE_RANGE = 3      # async for: recv_ok that ends the loop when closed
+
+
+def _no_await_error(what, alt):
+    return RuntimeError(
+        f"{what} would block a lightweight goroutine's worker thread: "
+        f"use `{alt}` inside async goroutines")
+
+
+@cython.no_gc
+@cython.freelist(64)
+cdef class _ChanOp:
+    """The awaitable behind `await ch.send(v)`, `ch.recv()`, `ch.recv_ok()`
+    and one step of `async for`; also its own waiter record when it parks."""
+    cdef Chan c
+    cdef object value
+    cdef int mode
+    cdef int state          # 0: not started; 1: parked
+    cdef sudog sg
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef PyObject *out = NULL
+        cdef int r = self.step(&out)
+        if r == 1:
+            return PARK
+        if out == NULL:
+            raise StopIteration
+        res = <object>out
+        Py_DECREF(res)
+        raise StopIteration(res)
+
+    cdef int step(self, PyObject **out) except -1:
+        """0: done, *out an owned result (NULL for None); 1: parked (yield
+        *out = PARK); raises on error."""
+        cdef Chan c = self.c
+        cdef G gp
+        cdef PyObject *v = NULL
+        cdef int r
+        if self.state == 1:
+            return self.resume(out)
+        if c.is_nil:
+            gp = getg()
+            if gp.kind != G_ASYNC:
+                raise RuntimeError("awaiting a channel operation outside a goroutine")
+            gp.park_claim = 0
+            gopark_async(gp, NULL, NULL, W_CHAN_NIL, None)
+            self.state = 1
+            out[0] = PARK_PTR
+            return 1
+        chan_lock(c)
+        if self.mode == MODE_SEND:
+            r = try_send_locked(c, self.value)
+            if r == 1:
+                self.value = None
+                out[0] = NULL
+                return 0
+        else:
+            r = try_recv_locked(c, &v)
+            if r == 1:
+                return self.finish_recv(v, out)
+        # park
+        gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            chan_unlock(c)
+            raise RuntimeError("await on a channel operation outside a gocore goroutine; "
+                               "plain threads use blocking_send/blocking_recv")
+        gp.park_claim = 0
+        sudog_init(&self.sg, gp, c, 0)
+        if self.mode == MODE_SEND:
+            Py_INCREF(self.value)
+            self.sg.elem = <PyObject *>self.value
+            self.value = None
+            waitq_enqueue(&c.sendq, &self.sg)
+            gopark_async(gp, unlock_one, &c.lock, W_CHAN_SEND, self)
+        else:
+            waitq_enqueue(&c.recvq, &self.sg)
+            gopark_async(gp, unlock_one, &c.lock, W_CHAN_RECV, self)
+        self.state = 1
+        out[0] = PARK_PTR
+        return 1
+
+    cdef int resume(self, PyObject **out) except -1:
+        cdef G gp = <G>self.sg.g
+        self.state = 2
+        if gp.wake_flags != WAKE_NORMAL:
+            self.cancel()
+            check_wake(gp)
+        if self.mode == MODE_SEND:
+            if not self.sg.success:
+                Py_XDECREF(self.sg.elem)
+                self.sg.elem = NULL
+                raise ChanClosedError("send on closed channel")
+            out[0] = NULL
+            return 0
+        if self.sg.success:
+            return self.finish_recv(self.sg.elem, out)
+        return self.finish_recv(NULL, out)
+
+    cdef inline int finish_recv(self, PyObject *v, PyObject **out) except -1:
+        cdef object res
+        if self.mode == MODE_RANGE:
+            if v == NULL:
+                raise StopAsyncIteration
+            out[0] = v
+            return 0
+        res = wrap_recv(v, self.mode)
+        if res is None:
+            out[0] = NULL
+            return 0
+        Py_INCREF(res)
+        out[0] = <PyObject *>res
+        return 0
+
+    def _cancel(self):
+        self.cancel()
+
+    cdef void cancel(self):
+        """Unlink the waiter if still queued (teardown, deadlock wake)."""
+        cdef Chan c = self.c
+        if self.state != 1 and self.state != 2:
+            return
+        if c is None or c.is_nil:
+            return
+        chan_lock(c)
+        if self.sg.linked:
+            if self.mode == MODE_SEND:
+                waitq_unlink(&c.sendq, &self.sg)
+            else:
+                waitq_unlink(&c.recvq, &self.sg)
+        chan_unlock(c)
+        if self.mode == MODE_SEND and self.sg.elem != NULL:
+            Py_DECREF(<object>self.sg.elem)
+            self.sg.elem = NULL
+
+
+cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
+    """am_send slot (3.10+): PyIter_Send and 3.11's SEND opcode finish an
+    await with the result directly, without a StopIteration object. Returns
+    PYGEN_RETURN (0), PYGEN_NEXT (1) or PYGEN_ERROR (-1, exception set)."""
+    cdef PyObject *out = NULL
+    cdef int r = (<_ChanOp>self).step(&out)
+    if r == 1:
+        Py_INCREF(<object>out)
+        presult[0] = out
+        return 1
+    if out == NULL:
+        Py_INCREF(None)
+        presult[0] = <PyObject *>None
+    else:
+        presult[0] = out
+    return 0
+
+(<PyTypeObject *>_ChanOp).tp_as_async.am_send = <sendfunc>chanop_am_send
+
+
+cdef inline _ChanOp new_op(Chan c, int mode, object value):
+    cdef _ChanOp op = _ChanOp.__new__(_ChanOp)
+    op.c = c
+    op.mode = mode
+    op.value = value
+    return op
+
+
+# ---------------------------------------------------------------- blocking (threads)
+
+cdef object blocking_send_impl(Chan c, object v):
+    cdef G gp
+    cdef sudog sg
+    cdef int woken
+    if c.is_nil:
+        block_forever_thread(W_CHAN_NIL)
+    chan_lock(c)
+    if try_send_locked(c, v) == 1:
+        return None
+    if on_async_g():
+        chan_unlock(c)
+        raise _no_await_error("blocking_send()", "await ch.send(v)")
+    gp = getg()
+    gp.park_claim = 0
+    sudog_init(&sg, gp, c, 0)
+    Py_INCREF(v)
+    sg.elem = <PyObject *>v
+    waitq_enqueue(&c.sendq, &sg)
+    gopark_thread(gp, unlock_one, &c.lock, W_CHAN_SEND, None, -1)
+    if gp.wake_flags != WAKE_NORMAL:
+        thread_unlink(c, &sg, &c.sendq)
+        Py_XDECREF(sg.elem)
+        check_wake(gp)
+    if not sg.success:
+        Py_XDECREF(sg.elem)
+        raise ChanClosedError("send on closed channel")
+    return None
+
+
+cdef object blocking_recv_impl(Chan c, int mode):
+    cdef G gp
+    cdef sudog sg
+    cdef PyObject *v = NULL
+    if c.is_nil:
+        block_forever_thread(W_CHAN_NIL)
+    chan_lock(c)
+    if try_recv_locked(c, &v) == 1:
+        return wrap_recv(v, mode)
+    if on_async_g():
+        chan_unlock(c)
+        raise _no_await_error("blocking_recv()", "await ch.recv()")
+    gp = getg()
+    gp.park_claim = 0
+    sudog_init(&sg, gp, c, 0)
+    waitq_enqueue(&c.recvq, &sg)
+    gopark_thread(gp, unlock_one, &c.lock, W_CHAN_RECV, None, -1)
+    if gp.wake_flags != WAKE_NORMAL:
+        thread_unlink(c, &sg, &c.recvq)
+        Py_XDECREF(sg.elem)
+        check_wake(gp)
+    return wrap_recv(sg.elem if sg.success else NULL, mode)
+
+
+cdef void thread_unlink(Chan c, sudog *sg, waitq *q) noexcept:
+    chan_lock(c)
+    if sg.linked:
+        waitq_unlink(q, sg)
+    chan_unlock(c)
+
+
+cdef void block_forever_thread(int reason) except *:
+    """A thread blocks on a nil channel: only deadlock detection or the
+    runtime's teardown can end this."""
+    if on_async_g():
+        raise _no_await_error("a blocking operation on a nil channel", "await")
+    cdef G gp = getg()
+    gp.park_claim = 0
+    while True:
+        gopark_thread(gp, NULL, NULL, reason, None, -1)
+        if gp.wake_flags != WAKE_NORMAL:
+            check_wake(gp)
+
+
+# ---------------------------------------------------------------- Chan
+
+@cython.final
+cdef class Chan:
+    """A Go channel. Chan(0) (the default) is unbuffered: a send completes
+    only when a receiver takes the value. Chan(n) buffers n values."""
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __cinit__(self, size=0):
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"Chan(size) needs an int, got {type(size).__name__}")
+        if size < 0:
+            raise ValueError(f"Chan(size) needs size >= 0, got {size}")
+        if size > (1 << 40):
+            raise ValueError(f"Chan(size): size {size} is too large")
+        self.dataqsiz = size
+        self.buf = [None] * size if size else None
+
+    def send(self, v):
+        """`await ch.send(v)`: blocks until a receiver takes v (or there is
+        room in the buffer). Raises ChanClosedError on a closed channel."""
+        return new_op(self, MODE_SEND, v)
+
+    def recv(self):
+        """`await ch.recv()`: the next value; None once closed and drained."""
+        return new_op(self, MODE_RECV, None)
+
+    def recv_ok(self):
+        """`await ch.recv_ok()`: (value, True), or (None, False) once closed
+        and drained."""
+        return new_op(self, MODE_RECV_OK, None)
+
+    def close(self):
+        """Close the channel: receivers drain the buffer, then get (None,
+        False); blocked senders raise ChanClosedError."""
+        cdef sudog *sg
+        cdef sudog *ready = NULL
+        if self.is_nil:
+            raise ChanClosedError("close of nil channel")
+        chan_lock(self)
+        if self.closed:
+            chan_unlock(self)
+            raise ChanClosedError("close of closed channel")
+        self.closed = 1
+        # collect every waiter we win, linked through sg.next (we are their
+        # only owner once dequeued), and ready them after unlocking
+        while True:
+            sg = waitq_dequeue(&self.recvq)
+            if sg == NULL:
+                break
+            sg.success = 0
+            sg.next = ready
+            ready = sg
+        while True:
+            sg = waitq_dequeue(&self.sendq)
+            if sg == NULL:
+                break
+            sg.success = 0
+            sg.next = ready
+            ready = sg
+        chan_unlock(self)
+        while ready != NULL:
+            sg = ready
+            ready = sg.next          # read before goready: sg may be freed after
+            sg.next = NULL
+            goready(<G>sg.g)
+
+    def try_send(self, v):
+        """Send without blocking: True if sent, False if it would block.
+        Raises ChanClosedError on a closed channel."""
+        if self.is_nil:
+            return False
+        chan_lock(self)
+        if try_send_locked(self, v) == 1:
+            return True
+        chan_unlock(self)
+        return False
+
+    def try_recv(self):
+        """Receive without blocking: (value, True), (None, False) if closed
+        and drained, or None if nothing is ready."""
+        cdef PyObject *v = NULL
+        if self.is_nil:
+            return None
+        chan_lock(self)
+        if try_recv_locked(self, &v) == 1:
+            return wrap_recv(v, MODE_RECV_OK)
+        chan_unlock(self)
+        return None
+
+    def blocking_send(self, v):
+        """send() for plain threads and sync goroutines: parks the thread."""
+        return blocking_send_impl(self, v)
+
+    def blocking_recv(self):
+        """recv() for plain threads and sync goroutines."""
+        return blocking_recv_impl(self, MODE_RECV)
+
+    def blocking_recv_ok(self):
+        """recv_ok() for plain threads and sync goroutines."""
+        return blocking_recv_impl(self, MODE_RECV_OK)
+
+    def __len__(self):
+        return self.qcount
+
+    @property
+    def cap(self):
+        return self.dataqsiz
+
+    @property
+    def closed(self):
+        return bool(self.closed)
+
+    def __aiter__(self):
+        return _ChanRange(self)
+
+    def __iter__(self):
+        """`for v in ch` from threads and sync goroutines: blocking receives
+        until the channel is closed and drained."""
+        cdef PyObject *v = NULL
+        while True:
+            v = NULL
+            t = blocking_recv_impl(self, MODE_RECV_OK)
+            if not t[1]:
+                return
+            yield t[0]
+
+    def __repr__(self):
+        if self.is_nil:
+            return "<gocore.nilchan>"
+        return f"<gocore.Chan cap={self.dataqsiz} len={self.qcount}{' closed' if self.closed else ''}>"
+
+    def __dealloc__(self):
+        pass   # the buffer list owns the values; no waiter can outlive its reference to us
+
+
+@cython.final
+cdef class _ChanRange:
+    """`async for v in ch`: Go's `for v := range ch`."""
+    cdef Chan c
+
+    def __cinit__(self, Chan c):
+        self.c = c
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        return new_op(self.c, MODE_RANGE, None)
+
+
+cdef Chan _make_nil():
+    cdef Chan c = Chan(0)
+    c.is_nil = True
+    return c
+
+nilchan = _make_nil()
+
+
+# ---------------------------------------------------------------- select
+
+class _Default:
+    __slots__ = ()
+    def __repr__(self):
+        return "gocore.default"
+
+default = _Default()
+
+
+cdef enum:
+    CASE_RECV = 0
+    CASE_RECV_OK = 1
+    CASE_SEND = 2
+
+
+cdef struct _SelectLocks:
+    gc_mutex **locks
+    int32_t n
+
+
+@cython.no_gc
+cdef class _Select:
+    """The awaitable behind `await select(...)` (and blocking_select)."""
+    cdef list chans           # Chan per case
+    cdef list values          # value per send case (None otherwise)
+    cdef int32_t *kinds
+    cdef int32_t ncases
+    cdef int32_t default_index    # -1 if none
+    cdef sudog *sgs
+    cdef int32_t *lockorder       # case indices sorted by channel address, distinct chans
+    cdef gc_mutex **locks         # their locks, in the same order
+    cdef int32_t nlocks
+    cdef _SelectLocks lockset     # (locks, nlocks) for the park's unlock function
+    cdef int state
+    cdef G gp
+    cdef object result
+
+    def __dealloc__(self):
+        free(self.kinds)
+        free(self.sgs)
+        free(self.lockorder)
+        free(self.locks)
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef int r
+        if self.state == 0:
+            r = self.pass1(True)
+            if r == 1:
+                return PARK
+        else:
+            self.pass3()
+        res = self.result
+        self.result = None
+        raise StopIteration(res)
+
+    cdef void lock_all(self) noexcept:
+        cdef int32_t i
+        for i in range(self.nlocks):
+            if not gc_mutex_trylock(self.locks[i]):
+                with nogil:
+                    gc_mutex_lock_slow(self.locks[i])
+
+    cdef void unlock_all(self) noexcept:
+        unlock_locks(self.locks, self.nlocks)
+
+    cdef int pass1(self, bint async_mode) except -1:
+        """Poll in random order; 0 done (self.result set), 1 parked (async),
+        2 must park (thread: caller parks)."""
+        cdef int32_t n = self.ncases
+        cdef int32_t i, j, k, t
+        cdef int32_t *order = <int32_t *>malloc(sizeof(int32_t) * (n if n > 0 else 1))
+        cdef Chan c
+        cdef PyObject *v
+        cdef G gp
+        cdef int r
+        if order == NULL:
+            raise MemoryError()
+        for i in range(n):
+            order[i] = i
+        for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
+            j = fastrand_n(i + 1)
+            t = order[i]; order[i] = order[j]; order[j] = t
+        self.lock_all()
+        try:
+            for k in range(n):
+                i = order[k]
+                c = <Chan>self.chans[i]
+                if c is None or c.is_nil:
+                    continue
+                if self.kinds[i] == CASE_SEND:
+                    r = try_send_locked_sel(self, c, self.values[i])
+                    if r == 1:
+                        self.result = (i, None)
+                        return 0
+                else:
+                    v = NULL
+                    r = try_recv_locked_sel(self, c, &v)
+                    if r == 1:
+                        self.result = (i, wrap_recv(v, MODE_RECV_OK if self.kinds[i] == CASE_RECV_OK else MODE_RECV))
+                        return 0
+            if self.default_index >= 0:
+                self.unlock_all()
+                self.result = (self.default_index, None)
+                return 0
+            # pass 2: enqueue on every case and park
+            if async_mode:
+                gp = getg_or_none()
+                if gp is None or gp.kind != G_ASYNC:
+                    self.unlock_all()
+                    raise RuntimeError("await select() outside a gocore goroutine; "
+                                       "plain threads use blocking_select()")
+            else:
+                if on_async_g():
+                    self.unlock_all()
+                    raise _no_await_error("blocking_select()", "await select(...)")
+                gp = getg()
+            self.gp = gp
+            gp.park_claim = 0
+            for i in range(n):
+                c = <Chan>self.chans[i]
+                if c is None or c.is_nil:
+                    self.sgs[i].linked = 0
+                    self.sgs[i].c = NULL
+                    continue
+                sudog_init(&self.sgs[i], gp, c, i)
+                if self.kinds[i] == CASE_SEND:
+                    v = <PyObject *>self.values[i]
+                    Py_INCREF(<object>v)
+                    self.sgs[i].elem = v
+                    waitq_enqueue(&c.sendq, &self.sgs[i])
+                else:
+                    waitq_enqueue(&c.recvq, &self.sgs[i])
+            self.state = 1
+            if async_mode:
+                gopark_async(gp, unlock_select, <void *>&self.lockset,
+                             W_SELECT if n > 0 else W_SELECT_NO_CASES, self)
+                return 1
+            return 2
+        finally:
+            free(order)
+
+    cdef void pass3(self) except *:
+        """After the wake-up: unlink the losing waiters, take the winner's result."""
+        cdef int32_t i, win = -1
+        cdef Chan c
+        cdef sudog *sg
+        cdef G gp = self.gp
+        self.state = 2
+        self.lock_all()
+        for i in range(self.ncases):
+            sg = &self.sgs[i]
+            if sg.c == NULL:
+                continue
+            c = <Chan>self.chans[i]
+            if sg.linked:
+                waitq_unlink(&c.sendq if self.kinds[i] == CASE_SEND else &c.recvq, sg)
+            if sg.fired:
+                win = i
+        self.unlock_all()
+        # release the values of send cases that did not fire
+        for i in range(self.ncases):
+            sg = &self.sgs[i]
+            if self.kinds[i] == CASE_SEND and sg.elem != NULL and (i != win or not sg.success):
+                if i != win:
+                    Py_DECREF(<object>sg.elem)
+                    sg.elem = NULL
+        if gp.wake_flags != WAKE_NORMAL:
+            for i in range(self.ncases):
+                if self.sgs[i].elem != NULL:
+                    Py_DECREF(<object>self.sgs[i].elem)
+                    self.sgs[i].elem = NULL
+            check_wake(gp)
+        if win < 0:
+            raise RuntimeError("gocore: select woke without a winner")
+        sg = &self.sgs[win]
+        if self.kinds[win] == CASE_SEND:
+            if not sg.success:
+                if sg.elem != NULL:
+                    Py_DECREF(<object>sg.elem)
+                    sg.elem = NULL
+                raise ChanClosedError("send on closed channel")
+            self.result = (win, None)
+        else:
+            self.result = (win, wrap_recv(sg.elem if sg.success else NULL,
+                                          MODE_RECV_OK if self.kinds[win] == CASE_RECV_OK else MODE_RECV))
+            sg.elem = NULL
+
+    def _cancel(self):
+        self.cancel()
+
+    cdef void cancel(self):
+        cdef int32_t i
+        cdef sudog *sg
+        if self.state != 1:
+            return
+        self.lock_all()
+        for i in range(self.ncases):
+            sg = &self.sgs[i]
+            if sg.c != NULL and sg.linked:
+                waitq_unlink(&(<Chan>self.chans[i]).sendq if self.kinds[i] == CASE_SEND
+                             else &(<Chan>self.chans[i]).recvq, sg)
+        self.unlock_all()
+        for i in range(self.ncases):
+            if self.sgs[i].elem != NULL:
+                Py_DECREF(<object>self.sgs[i].elem)
+                self.sgs[i].elem = NULL
+
+
+cdef inline int try_send_locked_sel(_Select s, Chan c, object v) except -1:
+    """try_send_locked for select: all channels stay locked; on success the
+    other locks are released here too."""
+    cdef sudog *sg
+    cdef PyObject *old
+    if c.closed:
+        s.unlock_all()
+        raise ChanClosedError("send on closed channel")
+    sg = waitq_dequeue(&c.recvq)
+    if sg != NULL:
+        Py_INCREF(v)
+        sg.elem = <PyObject *>v
+        sg.success = 1
+        s.unlock_all()
+        goready(<G>sg.g)
+        return 1
+    if c.qcount < c.dataqsiz:
+        Py_INCREF(v)
+        old = PyList_GET_ITEM(c.buf, c.sendx)
+        PyList_SET_ITEM(c.buf, c.sendx, v)
+        c.sendx += 1
+        if c.sendx == c.dataqsiz:
+            c.sendx = 0
+        c.qcount += 1
+        s.unlock_all()
+        Py_DECREF(<object>old)
+        return 1
+    return 0
+
+
+cdef inline int try_recv_locked_sel(_Select s, Chan c, PyObject **out) except -1:
+    cdef sudog *sg
+    cdef PyObject *v
+    sg = waitq_dequeue(&c.sendq)
+    if sg != NULL:
+        if c.dataqsiz == 0:
+            out[0] = sg.elem
+        else:
+            out[0] = PyList_GET_ITEM(c.buf, c.recvx)
+            PyList_SET_ITEM(c.buf, c.recvx, <object>sg.elem)
+            c.recvx += 1
+            if c.recvx == c.dataqsiz:
+                c.recvx = 0
+            c.sendx = c.recvx
+        sg.elem = NULL
+        sg.success = 1
+        s.unlock_all()
+        goready(<G>sg.g)
+        return 1
+    if c.qcount > 0:
+        v = PyList_GET_ITEM(c.buf, c.recvx)
+        Py_INCREF(None)
+        PyList_SET_ITEM(c.buf, c.recvx, None)
+        c.recvx += 1
+        if c.recvx == c.dataqsiz:
+            c.recvx = 0
+        c.qcount -= 1
+        s.unlock_all()
+        out[0] = v
+        return 1
+    if c.closed:
+        s.unlock_all()
+        out[0] = NULL
+        return 1
+    return 0
+
+
+cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
+    cdef int32_t i
+    for i in range(n - 1, -1, -1):
+        gc_mutex_unlock(locks[i])
+
+
+cdef void unlock_select(void *arg) noexcept nogil:
+    """gopark's unlock function for select (arg: the _Select): every
+    involved channel. Reads only C fields: no GIL needed."""
+    cdef _SelectLocks *sl = <_SelectLocks *>arg
+    unlock_locks(sl.locks, sl.n)
+
+
+
+cdef uint32_t _rand_state = 2463534242
+
+cdef inline int32_t fastrand_n(int32_t n) noexcept:
+    """Requires GIL (or a racy but harmless shared state). Uniform in [0, n)."""
+    global _rand_state
+    cdef uint32_t x = _rand_state
+    x ^= x << 13
+    x ^= x >> 17
+    x ^= x << 5
+    _rand_state = x
+    return <int32_t>((<unsigned long long>x * <unsigned long long>n) >> 32)
+
+
+cdef _Select build_select(tuple cases):
+    """Parse select's cases; raise TypeError at once for a malformed one."""
+    cdef _Select s = _Select.__new__(_Select)
+    cdef int32_t n = len(cases)
+    cdef int32_t i, j, k, ndistinct
+    cdef list chans = [None] * n
+    cdef list values = [None] * n
+    cdef Chan c
+    s.default_index = -1
+    s.kinds = <int32_t *>malloc(sizeof(int32_t) * (n if n else 1))
+    s.sgs = <sudog *>malloc(sizeof(sudog) * (n if n else 1))
+    s.lockorder = <int32_t *>malloc(sizeof(int32_t) * (n if n else 1))
+    s.locks = <gc_mutex **>malloc(sizeof(gc_mutex *) * (n if n else 1))
+    if s.kinds == NULL or s.sgs == NULL or s.lockorder == NULL or s.locks == NULL:
+        raise MemoryError()
+    for i in range(n):
+        s.sgs[i].c = NULL
+        s.sgs[i].elem = NULL
+        s.sgs[i].linked = 0
+        s.sgs[i].fired = 0
+    ncases_real = 0
+    for i in range(n):
+        case = cases[i]
+        if case is default:
+            if s.default_index >= 0:
+                raise TypeError("select(): more than one default case")
+            s.default_index = i
+            s.kinds[i] = CASE_RECV
+            continue
+        if type(case) is tuple:
+            if len(case) != 2:
+                raise TypeError(f"select(): a send case is (ch.send, value), got a {len(case)}-tuple")
+            f, v = case
+            c = bound_chan(f, "send")
+            if c is None:
+                raise TypeError(f"select(): a send case is (ch.send, value), got ({f!r}, ...)")
+            s.kinds[i] = CASE_SEND
+            chans[i] = c
+            values[i] = v
+            continue
+        c = bound_chan(case, "recv")
+        if c is not None:
+            s.kinds[i] = CASE_RECV
+            chans[i] = c
+            continue
+        c = bound_chan(case, "recv_ok")
+        if c is not None:
+            s.kinds[i] = CASE_RECV_OK
+            chans[i] = c
+            continue
+        if bound_chan(case, "send") is not None:
+            raise TypeError("select(): a send case is the tuple (ch.send, value), not ch.send alone")
+        raise TypeError(f"select(): a case is ch.recv, ch.recv_ok, (ch.send, value) or default, got {case!r}")
+    s.chans = chans
+    s.values = values
+    s.ncases = n
+    # lock order: distinct non-nil channels by address (insertion sort: selects are small)
+    ndistinct = 0
+    for i in range(n):
+        c = <Chan>chans[i]
+        if c is None or c.is_nil:
+            continue
+        dup = False
+        for j in range(ndistinct):
+            if chans[s.lockorder[j]] is c:
+                dup = True
+                break
+        if dup:
+            continue
+        k = ndistinct
+        while k > 0 and <size_t><PyObject *>chans[s.lockorder[k - 1]] > <size_t><PyObject *>c:
+            s.lockorder[k] = s.lockorder[k - 1]
+            k -= 1
+        s.lockorder[k] = i
+        ndistinct += 1
+    s.nlocks = ndistinct
+    for i in range(ndistinct):
+        s.locks[i] = &(<Chan>chans[s.lockorder[i]]).lock
+    s.lockset.locks = s.locks
+    s.lockset.n = ndistinct
+    return s
+
+
+cdef Chan bound_chan(object f, str name):
+    """f is the bound method `name` of a Chan: return the Chan, else None."""
+    self_ = getattr(f, "__self__", None)
+    if type(self_) is Chan and getattr(f, "__name__", None) == name:
+        return <Chan>self_
+    return None
+
+
+def select(*cases):
+    """`i, v = await select(ch1.recv, ch2.recv_ok, (ch3.send, x), default)`:
+    wait until one case can proceed (one chosen at random among the ready
+    ones) and return its index and value (recv: the value; recv_ok:
+    (value, ok); send: None). With `default`, never blocks."""
+    if not cases:
+        raise TypeError("select() needs at least one case (use `default` alone for a no-op)")
+    return build_select(cases)
+
+
+def blocking_select(*cases):
+    """select() for plain threads and sync goroutines: parks the thread."""
+    cdef _Select s
+    cdef int r
+    cdef G gp
+    if not cases:
+        raise TypeError("blocking_select() needs at least one case")
+    s = build_select(cases)
+    r = s.pass1(False)
+    if r == 0:
+        res = s.result
+        s.result = None
+        return res
+    gp = s.gp
+    gopark_thread(gp, unlock_select, <void *>&s.lockset,
+                  W_SELECT if s.nlocks > 0 else W_SELECT_NO_CASES, None, -1)
+    s.pass3()
+    res = s.result
+    s.result = None
+    return res
+
