@@ -79,6 +79,14 @@ static inline void note_wakeup(gc_note *n) {
     if (xchg_u32(&n->key, 1) != 1) futex_wake(&n->key, 1);
 }
 
+/* Wake the sleeper without waking it "for good": key 0 -> 2 means "poked,
+ * look around" (a SIGINT for M0, an earlier timer for the timer M). The
+ * sleeper sees 2 and decides under sched.lock whether a real hand-off is
+ * also coming. Async-signal-safe. */
+static inline void note_poke(gc_note *n) {
+    if (cas_u32(&n->key, 0, 2)) futex_wake(&n->key, 1);
+}
+
 static inline void note_sleep(gc_note *n) {
     uint32_t k;
     while ((k = ld_acq_u32(&n->key)) != 1) futex_wait(&n->key, k, -1);

@@ -57,6 +57,7 @@ typedef struct {
     int32_t nprocs;         /* number of Ps (gomaxprocs of the running runtime) */
     gc_p *allp;             /* array of nprocs Ps */
     gc_m *m0;               /* the M inside run(), or NULL */
+    gc_m *timer_m;          /* under lock: the idle M sleeping until the next timer, or NULL */
     /* statistics (relaxed atomics) */
     int64_t nsteals;
     int64_t nparks;
@@ -85,8 +86,7 @@ static void gc_sigint_handler(int sig, siginfo_t *info, void *ctx) {
         gc_old_sigint.sa_handler(sig);
     }
     if (gc_sigpending_flag) st_rel_i32(gc_sigpending_flag, 1);
-    if (gc_m0_note && cas_u32(&gc_m0_note->key, 0, 2))
-        futex_wake(&gc_m0_note->key, 1);   /* M0 sees 2: interrupted, not woken */
+    if (gc_m0_note) note_poke(gc_m0_note);   /* M0 sees 2: poked, not handed a P */
 }
 
 static inline int gc_install_sigint(int32_t *flag, gc_note *m0note) {
@@ -129,3 +129,32 @@ static inline uint32_t gc_fastrand(uint32_t *state) {
 }
 
 #endif
+
+/* Sleep on an M's note until woken (1), interrupted by SIGINT (2, M0 only)
+ * or deadline_ns passes (0; deadline < 0: none). nogil. */
+static inline uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns) {
+    uint32_t k;
+    while ((k = ld_acq_u32(&n->key)) == 0) {
+        int64_t wait = -1;
+        if (deadline_ns >= 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            wait = deadline_ns - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+            if (wait <= 0) return 0;
+        }
+        futex_wait(&n->key, 0, wait);
+    }
+    return k;
+}
+
+/* What deadlock detection needs of the main goroutine, readable without the
+ * GIL: pointers into its G object (kept alive by run() or by the main
+ * thread's thread-local). Under sched.lock. */
+typedef struct {
+    void *g;
+    int32_t kind;
+    int32_t *status;
+    uint32_t *claim;
+    int32_t *wake_flags;
+    gc_note *note;
+} gc_gref;

@@ -21,6 +21,7 @@ from gocore._chan import (
     nilchan,
     select,
 )
+from gocore._time import Ticker, Timer, after, after_func, sleep, tick
 from gocore._sched import (
     DeadlockError,
     go,
@@ -34,5 +35,6 @@ from gocore._sched import (
 __all__ = [
     "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook",
     "Chan", "nilchan", "select", "blocking_select", "default",
+    "sleep", "after", "tick", "after_func", "Timer", "Ticker",
     "DeadlockError", "ChanClosedError",
 ]

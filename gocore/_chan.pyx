@@ -268,6 +268,7 @@ cdef class _ChanOp:
             if gp.kind != G_ASYNC:
                 raise RuntimeError("awaiting a channel operation outside a goroutine")
             gp.park_claim = 0
+            sudog_init(&self.sg, gp, c, 0)
             gopark_async(gp, NULL, NULL, W_CHAN_NIL, None)
             self.state = 1
             out[0] = PARK_PTR

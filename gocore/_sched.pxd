@@ -43,6 +43,7 @@
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_note
+from gocore._includes.timer cimport gc_timer
 
 cdef enum GStatus:
     G_IDLE = 0
@@ -125,3 +126,10 @@ cdef void goready(G gp) noexcept
 cdef void check_wake(G gp) except *
 cdef void runtime_ensure_started() except *
 cdef object park_sentinel()
+
+# timers (the heap lives in the scheduler; _time.pyx builds on these)
+cdef void timer_lock() noexcept                      # Requires GIL
+cdef int timer_add_locked(gc_timer *t) noexcept nogil  # Caller holds timerlock
+cdef bint timer_del_locked(gc_timer *t) noexcept nogil # Caller holds timerlock
+cdef void timer_unlock() noexcept nogil
+cdef void timer_unlock_cb(void *arg) noexcept nogil  # gopark unlockf

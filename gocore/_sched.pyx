@@ -34,6 +34,7 @@ from gocore._includes.clock cimport nanotime
 from gocore._includes.config cimport gc_throw, GOCORE_RUNQ_CAP
 from gocore._includes.runq cimport *
 from gocore._includes.schedc cimport *
+from gocore._includes.timer cimport *
 
 import os
 import sys
@@ -217,6 +218,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     caller must claim gp itself or wait for the claimer's goready)."""
     cdef gc_m *mp = gc_tls_m
     cdef int woken
+    cdef bint is_main
     gp.waitreason = reason
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
@@ -225,9 +227,17 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     if unlockf != NULL:
         unlockf(arg)
     add_rlx_i64(&sched.nparks, 1)
+    is_main = gp.is_main
+    if is_main and maing.g != <void *>gp:
+        set_maing(gp)
     with nogil:
         if mp != NULL and mp.p != NULL:
             entersyscall_block(mp)
+        if is_main:
+            # the main goroutine waits: it may be the last one awake
+            gc_mutex_lock(&sched.lock)
+            checkdead()
+            gc_mutex_unlock(&sched.lock)
         woken = note_sleep_until(&gp.note, deadline_ns, nanotime)
         if mp != NULL and mp.p == NULL:
             exitsyscall(mp)
@@ -417,29 +427,48 @@ cdef void mexit(gc_m *mp) noexcept nogil:
 
 cdef bint stopm(gc_m *mp) noexcept nogil:
     """mp holds no P. Parks it on the idle list until startm hands it a P.
-    Returns 0 if it woke without one (runtime stopping or SIGINT for M0)."""
+    The first idle M while timers are pending sleeps only until the earliest
+    one (it is sched.timer_m). Returns 0 if it woke without a P (runtime
+    stopping, poked by SIGINT or an earlier timer, or its deadline passed)."""
     cdef uint32_t k
+    cdef int64_t deadline = -1
     gc_mutex_lock(&sched.lock)
     if ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
         gc_mutex_unlock(&sched.lock)
         return 0
     note_clear(&mp.park)
     mput(mp)
-    checkdead()
+    if checkdead():
+        # the main goroutine was readied: run it rather than sleep
+        mremove_idle(mp)
+        mp.nextp = pidleget()
+        gc_mutex_unlock(&sched.lock)
+        if mp.nextp == NULL:
+            return 0
+        acquirep(mp, mp.nextp)
+        mp.nextp = NULL
+        return 1
+    if ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL:
+        sched.timer_m = mp
+        deadline = ld_acq_i64(&timers.next_when)
     gc_mutex_unlock(&sched.lock)
-    if mp.is_m0:
-        k = note_sleep_or_signal(&mp.park)
-        if k == 2:
-            gc_mutex_lock(&sched.lock)
-            if mp.in_midle:
-                mremove_idle(mp)
-                note_clear(&mp.park)
-                gc_mutex_unlock(&sched.lock)
-                return 0
+    k = note_sleep_deadline(&mp.park, deadline)
+    if k != 1:
+        gc_mutex_lock(&sched.lock)
+        if sched.timer_m == mp:
+            sched.timer_m = NULL
+        if mp.in_midle:
+            mremove_idle(mp)
+            note_clear(&mp.park)
             gc_mutex_unlock(&sched.lock)
-            note_sleep(&mp.park)     # already taken off midle: the hand-off is coming
-    else:
-        note_sleep(&mp.park)
+            return 0
+        gc_mutex_unlock(&sched.lock)
+        note_sleep(&mp.park)     # already taken off midle: the hand-off is coming
+    elif deadline >= 0:
+        gc_mutex_lock(&sched.lock)
+        if sched.timer_m == mp:
+            sched.timer_m = NULL
+        gc_mutex_unlock(&sched.lock)
     note_clear(&mp.park)
     if mp.nextp == NULL:
         return 0
@@ -448,11 +477,159 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
     return 1
 
 
-cdef void checkdead() noexcept nogil:
-    """Caller holds sched.lock; called as an M goes idle. If no M runs, no
-    G is runnable and no timer is pending, nothing can ever wake the waiting
-    main goroutine: wake it with WAKE_DEADLOCK."""
-    pass   # implemented with channels (deadlock detection)
+cdef gc_gref maing              # under sched.lock: the main goroutine, for checkdead
+
+cdef bint checkdead() noexcept nogil:
+    """Caller holds sched.lock; called as an M goes idle and as the main
+    thread parks. Deadlock detection (Go's checkdead): if no M is running
+    (every M is idle or parked inside a blocking call of a sync goroutine),
+    no G is runnable, no timer is pending and the main goroutine waits, then
+    nothing can ever wake it: claim it and wake it with WAKE_DEADLOCK, so
+    the call it waits in raises DeadlockError. Returns 1 if it readied an
+    ASYNC main G (onto the global queue: the caller should run it).
+
+    A goroutine in a call outside the runtime (time.sleep in a sync
+    goroutine, a long computation) keeps its M running, so it is never
+    taken for asleep. Plain threads that are not inside a gocore call are
+    invisible here; see docs/design-decisions.md."""
+    cdef int32_t running, i
+    if maing.g == NULL:
+        return 0
+    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
+    if running > 0:
+        return 0
+    if ld_acq_i32(&timers.len) > 0 or sched.gq.size != 0:
+        return 0
+    for i in range(sched.nprocs):
+        if not runq_empty(&sched.allp[i]):
+            return 0
+    if ld_acq_i32(maing.status) != G_WAITING:
+        return 0
+    if not cas_u32(maing.claim, 0, 1):
+        return 0
+    maing.wake_flags[0] = WAKE_DEADLOCK
+    if maing.kind == G_ASYNC:
+        st_rel_i32(maing.status, G_RUNNABLE)
+        gqueue_put(&sched.gq, maing.g)
+        return 1
+    st_rel_i32(maing.status, G_RUNNING)
+    note_wakeup(maing.note)
+    return 0
+
+
+cdef void set_maing(G gp) noexcept:
+    """Requires GIL. Record gp (alive as long as it is recorded) as the
+    goroutine deadlock detection watches; None clears it."""
+    gc_mutex_lock(&sched.lock)
+    if gp is None:
+        maing.g = NULL
+    else:
+        maing.g = <void *>gp
+        maing.kind = gp.kind
+        maing.status = &gp.status
+        maing.claim = &gp.park_claim
+        maing.wake_flags = &gp.wake_flags
+        maing.note = &gp.note
+    gc_mutex_unlock(&sched.lock)
+
+
+# ---------------------------------------------------------------- timers
+
+cdef gc_mutex timerlock          # guards `timers` (the heap); lock order: after channel locks, before sched.lock
+cdef gc_timers timers
+timers.next_when = GC_NEVER
+cdef bint timer_kick = 0         # under timerlock: a new earliest timer needs an idle M poked
+
+cdef void timer_lock() noexcept:
+    """Requires GIL (waits with it released)."""
+    if not gc_mutex_trylock(&timerlock):
+        with nogil:
+            gc_mutex_lock_slow(&timerlock)
+
+cdef int timer_add_locked(gc_timer *t) noexcept nogil:
+    """Caller holds timerlock. Queue t (not queued). -1: out of memory."""
+    global timer_kick
+    cdef int r = timers_add(&timers, t)
+    if r == 1:
+        timer_kick = 1
+    return r
+
+cdef bint timer_del_locked(gc_timer *t) noexcept nogil:
+    """Caller holds timerlock. 1 if t was queued and is removed."""
+    return timers_del(&timers, t)
+
+cdef void timer_unlock() noexcept nogil:
+    """Release timerlock; poke the timer M if a new timer came first."""
+    global timer_kick
+    cdef bint kick = timer_kick
+    timer_kick = 0
+    gc_mutex_unlock(&timerlock)
+    if kick:
+        timers_kick()
+
+cdef void timer_unlock_cb(void *arg) noexcept nogil:
+    """gopark's unlock function for a G parked on a timer (sleep)."""
+    timer_unlock()
+
+cdef void timers_kick() noexcept nogil:
+    """Any thread. The earliest deadline moved up: poke the M sleeping until
+    the old one, or wake an M if none sleeps on timers."""
+    cdef gc_m *tm
+    gc_mutex_lock(&sched.lock)
+    tm = sched.timer_m
+    if tm != NULL:
+        note_poke(&tm.park)
+    gc_mutex_unlock(&sched.lock)
+    if tm == NULL:
+        wakep()
+
+cdef inline bint timers_due() noexcept nogil:
+    cdef int64_t w = ld_acq_i64(&timers.next_when)
+    return w != GC_NEVER and w <= nanotime()
+
+cdef void run_timers() noexcept:
+    """Requires GIL; the M holds a P. Fire every due timer: ready sleeping
+    Gs, call _fire() of timer objects (Timer, Ticker, after, after_func)."""
+    cdef gc_timer *batch[64]
+    cdef int32_t kinds[64]
+    cdef void *args[64]
+    cdef int32_t n, i
+    cdef gc_timer *t
+    cdef int64_t now
+    cdef G gp
+    while True:
+        n = 0
+        timer_lock()
+        now = nanotime()
+        while n < 64:
+            t = timers_pop_due(&timers, now)
+            if t == NULL:
+                break
+            kinds[n] = t.kind
+            args[n] = t.arg
+            if t.period > 0:
+                # a ticker: next tick after now, dropping ticks a slow receiver missed
+                t.when += t.period * ((now - t.when) // t.period + 1)
+                timers_add(&timers, t)
+                if t.kind == TK_PYOBJ:
+                    Py_INCREF(<object>t.arg)    # the heap keeps its reference; we fire with our own
+            n += 1
+        timer_unlock()
+        for i in range(n):
+            if kinds[i] == TK_READY_G:
+                gp = <G>args[i]
+                if cas_u32(&gp.park_claim, 0, 1):
+                    goready(gp)
+            else:
+                obj = <object>args[i]
+                Py_DECREF(obj)                   # the reference popped from the heap (we hold `obj`)
+                try:
+                    obj._fire()
+                except BaseException as e:
+                    record_panic(e, None)
+                obj = None
+        if n < 64:
+            return
 
 
 # ---------------------------------------------------------------- hand-off
@@ -504,10 +681,19 @@ cdef extern from *:
 
 # ---------------------------------------------------------------- findrunnable
 
+cdef extern from *:
+    """
+    static char gc_timers_due_marker;
+    #define TIMERS_DUE ((void *)&gc_timers_due_marker)
+    """
+    void *TIMERS_DUE
+
+
 cdef void *findrunnable(gc_m *mp) noexcept nogil:
     """Find a G to run for mp (which may hold no P), stealing, or park the M.
     Returns NULL when mp must go back to the loop top (runtime stopping,
-    SIGINT pending for M0). The returned G's queue reference passes to mp."""
+    SIGINT pending for M0), TIMERS_DUE when mp (holding a P) should run
+    timers. The returned G's queue reference passes to mp."""
     cdef gc_p *pp
     cdef gc_p *victim
     cdef void *gp
@@ -519,9 +705,21 @@ cdef void *findrunnable(gc_m *mp) noexcept nogil:
             return NULL
         pp = mp.p
         if pp == NULL:
+            if timers_due():
+                # woken for a timer: take an idle P to run it (if none is
+                # idle, the busy Ms run timers between goroutines)
+                gc_mutex_lock(&sched.lock)
+                pp = pidleget()
+                gc_mutex_unlock(&sched.lock)
+                if pp != NULL:
+                    acquirep(mp, pp)
+                    continue
             if not stopm(mp):
-                return NULL
+                if mp.is_m0 and ld_acq_i32(&sched.sigpending):
+                    return NULL
             continue
+        if timers_due():
+            return TIMERS_DUE
         gp = runq_get(pp)
         if gp != NULL:
             return gp
@@ -571,7 +769,7 @@ cdef void *findrunnable(gc_m *mp) noexcept nogil:
                     mp.spinning = 1
                     fetch_add_i32(&sched.nmspinning, 1)
                     continue
-        if not stopm(mp):
+        if not stopm(mp) and mp.is_m0 and ld_acq_i32(&sched.sigpending):
             return NULL
 
 
@@ -606,6 +804,8 @@ cdef int schedule(gc_m *mp) except -1:
             PyErr_CheckSignals()
         gp = NULL
         pp = mp.p
+        if pp != NULL and timers_due():
+            run_timers()
         if pp != NULL:
             pp.schedtick += 1
             # fairness: every 61st G comes from the global queue
@@ -619,6 +819,9 @@ cdef int schedule(gc_m *mp) except -1:
             with nogil:
                 gp = findrunnable(mp)
             if gp == NULL:
+                continue
+            if gp == TIMERS_DUE:
+                run_timers()
                 continue
         execute(mp, gp)
 
@@ -1044,6 +1247,10 @@ def run(fn, *args, **kwargs):
     m0.fastrand = 0x2545F491
     m0.id = -1
     sched.m0 = m0
+    set_maing(gp)
+    gc_mutex_lock(&sched.lock)
+    sched.mcount += 1                    # M0 counts as a running M
+    gc_mutex_unlock(&sched.lock)
     fetch_add_i64(&sched.ngoroutines, 1)
     allgs_add(gp)
     gc_mutex_lock(&sched.lock)
@@ -1088,6 +1295,10 @@ cdef void teardown(gc_m *m0) except *:
     cdef int32_t i
     stop_the_world()
     m0.p = NULL
+    set_maing(None)
+    gc_mutex_lock(&sched.lock)
+    sched.mcount -= 1
+    gc_mutex_unlock(&sched.lock)
     # Sync goroutines parked in gocore wake with GoroutineExit.
     for gp in _all_goroutines():
         if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:

@@ -14,5 +14,6 @@ cdef extern from "gocore_futex.h" nogil:
         uint32_t key
     void note_clear(gc_note *n)
     void note_wakeup(gc_note *n)
+    void note_poke(gc_note *n)
     void note_sleep(gc_note *n)
     int note_sleep_until(gc_note *n, int64_t deadline_ns, int64_t (*now)() noexcept nogil)

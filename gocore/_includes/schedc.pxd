@@ -40,6 +40,7 @@ cdef extern from "gocore_sched.h" nogil:
         int32_t nprocs
         gc_p *allp
         gc_m *m0
+        gc_m *timer_m
         int64_t nsteals
         int64_t nparks
     void gc_block_signals()
@@ -47,3 +48,13 @@ cdef extern from "gocore_sched.h" nogil:
     void gc_restore_sigint()
     uint32_t note_sleep_or_signal(gc_note *n)
     uint32_t gc_fastrand(uint32_t *state)
+
+cdef extern from "gocore_sched.h" nogil:
+    uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns)
+    ctypedef struct gc_gref:
+        void *g
+        int32_t kind
+        int32_t *status
+        uint32_t *claim
+        int32_t *wake_flags
+        gc_note *note

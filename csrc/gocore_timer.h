@@ -1,0 +1,108 @@
+/* gocore_timer.h - the runtime's timers: one binary min-heap shared by all
+ * Ps, ordered by `when` (nanotime() clock), guarded by sched.timerlock.
+ *
+ * A gc_timer is embedded in the object that owns it (a sleeping goroutine's
+ * awaitable, a Timer/Ticker): the heap holds borrowed pointers, and whoever
+ * puts a timer in the heap guarantees its memory outlives its stay there
+ * (the owner removes it before it dies, or holds itself alive while queued).
+ * `next_when` mirrors heap[0]->when for lock-free "anything due?" checks:
+ * written under timerlock with st_rel, read with ld_acq by any M.
+ */
+#ifndef GOCORE_TIMER_H
+#define GOCORE_TIMER_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "gocore_atomic.h"
+#include "gocore_config.h"
+
+#define GC_NEVER INT64_MAX
+
+enum { TK_READY_G = 0, TK_PYOBJ = 1 };
+
+typedef struct gc_timer {
+    int64_t when;        /* under timerlock */
+    int64_t period;      /* 0: one-shot */
+    int32_t heap_index;  /* under timerlock; -1 when not in the heap */
+    int32_t kind;        /* TK_READY_G: ready the parked G in `arg`; TK_PYOBJ: call arg._fire() with the GIL */
+    void *arg;           /* borrowed (see above) */
+} gc_timer;
+
+typedef struct {
+    gc_timer **heap;     /* under timerlock */
+    int32_t len;         /* under timerlock; read with ld_acq by checkdead */
+    int32_t cap;
+    int64_t next_when;   /* atomic mirror of heap[0]->when, GC_NEVER if empty */
+} gc_timers;
+
+static inline void timers_swap(gc_timers *ts, int32_t i, int32_t j) {
+    gc_timer *a = ts->heap[i], *b = ts->heap[j];
+    ts->heap[i] = b; b->heap_index = i;
+    ts->heap[j] = a; a->heap_index = j;
+}
+
+static inline void timers_up(gc_timers *ts, int32_t i) {
+    while (i > 0) {
+        int32_t p = (i - 1) / 2;
+        if (ts->heap[p]->when <= ts->heap[i]->when) break;
+        timers_swap(ts, i, p);
+        i = p;
+    }
+}
+
+static inline void timers_down(gc_timers *ts, int32_t i) {
+    for (;;) {
+        int32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < ts->len && ts->heap[l]->when < ts->heap[m]->when) m = l;
+        if (r < ts->len && ts->heap[r]->when < ts->heap[m]->when) m = r;
+        if (m == i) return;
+        timers_swap(ts, i, m);
+        i = m;
+    }
+}
+
+static inline void timers_publish(gc_timers *ts) {
+    st_rel_i64(&ts->next_when, ts->len ? ts->heap[0]->when : GC_NEVER);
+    st_rel_i32(&ts->len, ts->len);
+}
+
+/* Caller holds timerlock; t not in the heap. Returns 1 if t is now the
+ * earliest timer (an idle M may need waking), -1 when out of memory. */
+static inline int timers_add(gc_timers *ts, gc_timer *t) {
+    if (ts->len == ts->cap) {
+        int32_t ncap = ts->cap ? ts->cap * 2 : 64;
+        gc_timer **nh = (gc_timer **)realloc(ts->heap, sizeof(gc_timer *) * ncap);
+        if (!nh) return -1;
+        ts->heap = nh; ts->cap = ncap;
+    }
+    t->heap_index = ts->len;
+    ts->heap[ts->len] = t;
+    st_rlx_i32(&ts->len, ts->len + 1);
+    timers_up(ts, t->heap_index);
+    timers_publish(ts);
+    return t->heap_index == 0;
+}
+
+/* Caller holds timerlock. Removes t if queued; returns 1 if it was. */
+static inline int timers_del(gc_timers *ts, gc_timer *t) {
+    int32_t i = t->heap_index;
+    if (i < 0) return 0;
+    int32_t last = ts->len - 1;
+    if (i != last) timers_swap(ts, i, last);
+    st_rlx_i32(&ts->len, last);
+    t->heap_index = -1;
+    if (i != last) { timers_down(ts, i); timers_up(ts, i); }
+    timers_publish(ts);
+    return 1;
+}
+
+/* Caller holds timerlock. Pops the earliest timer if due at `now`. */
+static inline gc_timer *timers_pop_due(gc_timers *ts, int64_t now) {
+    if (ts->len == 0 || ts->heap[0]->when > now) return NULL;
+    gc_timer *t = ts->heap[0];
+    timers_del(ts, t);
+    return t;
+}
+
+#endif
