@@ -33,11 +33,12 @@ from libc.stdlib cimport malloc, free
 from gocore._includes.atomic cimport cas_u32, ld_acq_i32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
-                            gopark_thread, goready, check_wake, park_sentinel,
+                            gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, WAKE_NORMAL)
 
 from types import GenericAlias
+from gocore._sched import DeadlockError
 
 cdef extern from "Python.h":
     ctypedef enum PySendResult:
@@ -235,6 +236,7 @@ cdef class _ChanOp:
     cdef object value
     cdef int mode
     cdef int state          # 0: not started; 1: parked
+    cdef bint suspect       # retrying after a deadlock wake-up: waiting again raises
     cdef sudog sg
 
     def __await__(self):
@@ -290,12 +292,14 @@ cdef class _ChanOp:
             chan_unlock(c)
             raise RuntimeError("await on a channel operation outside a gocore goroutine; "
                                "plain threads use blocking_send/blocking_recv")
+        if self.suspect:
+            chan_unlock(c)
+            raise DeadlockError("all goroutines are asleep - deadlock!")
         gp.park_claim = 0
         sudog_init(&self.sg, gp, c, 0)
         if self.mode == MODE_SEND:
-            Py_INCREF(self.value)
+            Py_INCREF(self.value)             # the sudog's own reference
             self.sg.elem = <PyObject *>self.value
-            self.value = None
             waitq_enqueue(&c.sendq, &self.sg)
             gopark_async(gp, unlock_one, &c.lock, W_CHAN_SEND, self)
         else:
@@ -310,8 +314,12 @@ cdef class _ChanOp:
         self.state = 2
         if gp.wake_flags != WAKE_NORMAL:
             self.cancel()
-            check_wake(gp)
+            if check_wake(gp):
+                self.state = 0
+                self.suspect = deadlock_suspect(gp)
+                return self.step(out)
         if self.mode == MODE_SEND:
+            self.value = None
             if not self.sg.success:
                 Py_XDECREF(self.sg.elem)
                 self.sg.elem = NULL
@@ -392,54 +400,67 @@ cdef inline _ChanOp new_op(Chan c, int mode, object value):
 cdef object blocking_send_impl(Chan c, object v):
     cdef G gp
     cdef sudog sg
-    cdef int woken
+    cdef bint suspect = 0
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL)
-    chan_lock(c)
-    if try_send_locked(c, v) == 1:
+    while True:
+        chan_lock(c)
+        if try_send_locked(c, v) == 1:
+            return None
+        if on_async_g():
+            chan_unlock(c)
+            raise _no_await_error("blocking_send()", "await ch.send(v)")
+        if suspect:
+            chan_unlock(c)
+            raise DeadlockError("all goroutines are asleep - deadlock!")
+        gp = getg()
+        gp.park_claim = 0
+        sudog_init(&sg, gp, c, 0)
+        Py_INCREF(v)
+        sg.elem = <PyObject *>v
+        waitq_enqueue(&c.sendq, &sg)
+        gopark_thread(gp, unlock_one, &c.lock, W_CHAN_SEND, None, -1)
+        if gp.wake_flags != WAKE_NORMAL:
+            thread_unlink(c, &sg, &c.sendq)
+            Py_XDECREF(sg.elem)
+            if check_wake(gp):
+                suspect = deadlock_suspect(gp)
+                continue
+        if not sg.success:
+            Py_XDECREF(sg.elem)
+            raise ChanClosedError("send on closed channel")
         return None
-    if on_async_g():
-        chan_unlock(c)
-        raise _no_await_error("blocking_send()", "await ch.send(v)")
-    gp = getg()
-    gp.park_claim = 0
-    sudog_init(&sg, gp, c, 0)
-    Py_INCREF(v)
-    sg.elem = <PyObject *>v
-    waitq_enqueue(&c.sendq, &sg)
-    gopark_thread(gp, unlock_one, &c.lock, W_CHAN_SEND, None, -1)
-    if gp.wake_flags != WAKE_NORMAL:
-        thread_unlink(c, &sg, &c.sendq)
-        Py_XDECREF(sg.elem)
-        check_wake(gp)
-    if not sg.success:
-        Py_XDECREF(sg.elem)
-        raise ChanClosedError("send on closed channel")
-    return None
 
 
 cdef object blocking_recv_impl(Chan c, int mode):
     cdef G gp
     cdef sudog sg
     cdef PyObject *v = NULL
+    cdef bint suspect = 0
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL)
-    chan_lock(c)
-    if try_recv_locked(c, &v) == 1:
-        return wrap_recv(v, mode)
-    if on_async_g():
-        chan_unlock(c)
-        raise _no_await_error("blocking_recv()", "await ch.recv()")
-    gp = getg()
-    gp.park_claim = 0
-    sudog_init(&sg, gp, c, 0)
-    waitq_enqueue(&c.recvq, &sg)
-    gopark_thread(gp, unlock_one, &c.lock, W_CHAN_RECV, None, -1)
-    if gp.wake_flags != WAKE_NORMAL:
-        thread_unlink(c, &sg, &c.recvq)
-        Py_XDECREF(sg.elem)
-        check_wake(gp)
-    return wrap_recv(sg.elem if sg.success else NULL, mode)
+    while True:
+        chan_lock(c)
+        if try_recv_locked(c, &v) == 1:
+            return wrap_recv(v, mode)
+        if on_async_g():
+            chan_unlock(c)
+            raise _no_await_error("blocking_recv()", "await ch.recv()")
+        if suspect:
+            chan_unlock(c)
+            raise DeadlockError("all goroutines are asleep - deadlock!")
+        gp = getg()
+        gp.park_claim = 0
+        sudog_init(&sg, gp, c, 0)
+        waitq_enqueue(&c.recvq, &sg)
+        gopark_thread(gp, unlock_one, &c.lock, W_CHAN_RECV, None, -1)
+        if gp.wake_flags != WAKE_NORMAL:
+            thread_unlink(c, &sg, &c.recvq)
+            Py_XDECREF(sg.elem)
+            if check_wake(gp):
+                suspect = deadlock_suspect(gp)
+                continue
+        return wrap_recv(sg.elem if sg.success else NULL, mode)
 
 
 cdef void thread_unlink(Chan c, sudog *sg, waitq *q) noexcept:
@@ -458,8 +479,8 @@ cdef void block_forever_thread(int reason) except *:
     gp.park_claim = 0
     while True:
         gopark_thread(gp, NULL, NULL, reason, None, -1)
-        if gp.wake_flags != WAKE_NORMAL:
-            check_wake(gp)
+        if gp.wake_flags != WAKE_NORMAL and check_wake(gp) and deadlock_suspect(gp):
+            raise DeadlockError("all goroutines are asleep - deadlock!")
 
 
 # ---------------------------------------------------------------- Chan
@@ -642,29 +663,41 @@ cdef struct _SelectLocks:
     gc_mutex **locks
     int32_t n
 
+cdef struct selcase:
+    PyObject *c          # borrowed Chan (None for `default`): the cases tuple owns it
+    PyObject *v          # borrowed value of a send case
+    int32_t kind
 
 @cython.no_gc
+@cython.freelist(16)
 cdef class _Select:
-    """The awaitable behind `await select(...)` (and blocking_select)."""
-    cdef list chans           # Chan per case
-    cdef list values          # value per send case (None otherwise)
-    cdef int32_t *kinds
+    """The awaitable behind `await select(...)` (and blocking_select). Its
+    arrays point into inline storage for up to 8 cases (malloc beyond)."""
+    cdef tuple cases              # owns every channel and value the arrays borrow
     cdef int32_t ncases
     cdef int32_t default_index    # -1 if none
-    cdef sudog *sgs
-    cdef int32_t *lockorder       # case indices sorted by channel address, distinct chans
-    cdef gc_mutex **locks         # their locks, in the same order
     cdef int32_t nlocks
-    cdef _SelectLocks lockset     # (locks, nlocks) for the park's unlock function
     cdef int state
+    cdef bint suspect             # retrying after a deadlock wake-up: waiting again raises
+    cdef selcase *cs
+    cdef sudog *sgs
+    cdef int32_t *order           # poll order (random permutation)
+    cdef int32_t *lockorder       # case indices of the distinct channels, by address
+    cdef gc_mutex **locks         # their locks, in the same order
+    cdef _SelectLocks lockset     # (locks, nlocks) for the park's unlock function
+    cdef void *heap               # malloc block for > 8 cases, else NULL
     cdef G gp
     cdef object result
+    cdef selcase in_cs[8]
+    cdef sudog in_sgs[8]
+    cdef int32_t in_order[8]
+    cdef int32_t in_lockorder[8]
+    cdef gc_mutex *in_locks[8]
 
     def __dealloc__(self):
-        free(self.kinds)
-        free(self.sgs)
-        free(self.lockorder)
-        free(self.locks)
+        if self.heap != NULL:
+            free(self.heap)
+            self.heap = NULL
 
     def __await__(self):
         return self
@@ -673,105 +706,114 @@ cdef class _Select:
         return self
 
     def __next__(self):
-        cdef int r
-        if self.state == 0:
-            r = self.pass1(True)
-            if r == 1:
-                return PARK
-        else:
-            self.pass3()
-        res = self.result
-        self.result = None
+        cdef PyObject *out = NULL
+        if self.step(&out) == 1:
+            return PARK
+        res = <object>out
+        Py_DECREF(res)
         raise StopIteration(res)
 
-    cdef void lock_all(self) noexcept:
+    cdef int step(self, PyObject **out) except -1:
+        """0: done, *out an owned (index, value); 1: parked (*out = PARK)."""
+        if self.state != 0 and self.pass3() == 1:
+            self.state = 0
+            self.suspect = deadlock_suspect(self.gp)
+        if self.state == 0:
+            if self.pass1(True) == 1:
+                out[0] = PARK_PTR
+                return 1
+        res = self.result
+        self.result = None
+        Py_INCREF(res)
+        out[0] = <PyObject *>res
+        return 0
+
+    cdef inline void lock_all(self) noexcept:
         cdef int32_t i
         for i in range(self.nlocks):
             if not gc_mutex_trylock(self.locks[i]):
                 with nogil:
                     gc_mutex_lock_slow(self.locks[i])
 
-    cdef void unlock_all(self) noexcept:
+    cdef inline void unlock_all(self) noexcept:
         unlock_locks(self.locks, self.nlocks)
 
     cdef int pass1(self, bint async_mode) except -1:
-        """Poll in random order; 0 done (self.result set), 1 parked (async),
-        2 must park (thread: caller parks)."""
+        """Passes 1 and 2. 0: done (self.result set); 1: parked (async);
+        2: the thread must park (channels still locked)."""
         cdef int32_t n = self.ncases
         cdef int32_t i, j, k, t
-        cdef int32_t *order = <int32_t *>malloc(sizeof(int32_t) * (n if n > 0 else 1))
+        cdef int32_t *order = self.order
         cdef Chan c
         cdef PyObject *v
         cdef G gp
         cdef int r
-        if order == NULL:
-            raise MemoryError()
         for i in range(n):
             order[i] = i
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
             j = fastrand_n(i + 1)
             t = order[i]; order[i] = order[j]; order[j] = t
         self.lock_all()
-        try:
-            for k in range(n):
-                i = order[k]
-                c = <Chan>self.chans[i]
-                if c is None or c.is_nil:
-                    continue
-                if self.kinds[i] == CASE_SEND:
-                    r = try_send_locked_sel(self, c, self.values[i])
-                    if r == 1:
-                        self.result = (i, None)
-                        return 0
-                else:
-                    v = NULL
-                    r = try_recv_locked_sel(self, c, &v)
-                    if r == 1:
-                        self.result = (i, wrap_recv(v, MODE_RECV_OK if self.kinds[i] == CASE_RECV_OK else MODE_RECV))
-                        return 0
-            if self.default_index >= 0:
-                self.unlock_all()
-                self.result = (self.default_index, None)
-                return 0
-            # pass 2: enqueue on every case and park
-            if async_mode:
-                gp = getg_or_none()
-                if gp is None or gp.kind != G_ASYNC:
-                    self.unlock_all()
-                    raise RuntimeError("await select() outside a gocore goroutine; "
-                                       "plain threads use blocking_select()")
+        for k in range(n):
+            i = order[k]
+            if i == self.default_index:
+                continue
+            c = <Chan>self.cs[i].c
+            if c.is_nil:
+                continue
+            if self.cs[i].kind == CASE_SEND:
+                if try_send_locked_sel(self, c, <object>self.cs[i].v) == 1:
+                    self.result = (i, None)
+                    return 0
             else:
-                if on_async_g():
-                    self.unlock_all()
-                    raise _no_await_error("blocking_select()", "await select(...)")
-                gp = getg()
-            self.gp = gp
-            gp.park_claim = 0
-            for i in range(n):
-                c = <Chan>self.chans[i]
-                if c is None or c.is_nil:
-                    self.sgs[i].linked = 0
-                    self.sgs[i].c = NULL
-                    continue
-                sudog_init(&self.sgs[i], gp, c, i)
-                if self.kinds[i] == CASE_SEND:
-                    v = <PyObject *>self.values[i]
-                    Py_INCREF(<object>v)
-                    self.sgs[i].elem = v
-                    waitq_enqueue(&c.sendq, &self.sgs[i])
-                else:
-                    waitq_enqueue(&c.recvq, &self.sgs[i])
-            self.state = 1
-            if async_mode:
-                gopark_async(gp, unlock_select, <void *>&self.lockset,
-                             W_SELECT if n > 0 else W_SELECT_NO_CASES, self)
-                return 1
-            return 2
-        finally:
-            free(order)
+                v = NULL
+                if try_recv_locked_sel(self, c, &v) == 1:
+                    self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
+                    return 0
+        if self.default_index >= 0:
+            self.unlock_all()
+            self.result = (self.default_index, None)
+            return 0
+        # pass 2: enqueue on every case's channel, then park
+        if self.suspect:
+            self.unlock_all()
+            raise DeadlockError("all goroutines are asleep - deadlock!")
+        if async_mode:
+            gp = getg_or_none()
+            if gp is None or gp.kind != G_ASYNC:
+                self.unlock_all()
+                raise RuntimeError("await select() outside a gocore goroutine; "
+                                   "plain threads use blocking_select()")
+        else:
+            if on_async_g():
+                self.unlock_all()
+                raise _no_await_error("blocking_select()", "await select(...)")
+            gp = getg()
+        self.gp = gp
+        gp.park_claim = 0
+        for i in range(n):
+            c = <Chan>self.cs[i].c
+            if c.is_nil:
+                self.sgs[i].c = NULL
+                continue
+            sudog_init(&self.sgs[i], gp, c, i)
+            if self.cs[i].kind == CASE_SEND:
+                v = self.cs[i].v
+                Py_INCREF(<object>v)
+                self.sgs[i].elem = v
+                waitq_enqueue(&c.sendq, &self.sgs[i])
+            else:
+                waitq_enqueue(&c.recvq, &self.sgs[i])
+        self.state = 1
+        if async_mode:
+            gopark_async(gp, unlock_select, <void *>&self.lockset,
+                         W_SELECT if self.nlocks > 0 else W_SELECT_NO_CASES, self)
+            return 1
+        return 2
 
-    cdef void pass3(self) except *:
-        """After the wake-up: unlink the losing waiters, take the winner's result."""
+    cdef int pass3(self) except -1:
+        """After the wake-up: unlink the losing waiters, take the winner's
+        result. Returns 1 if the select must start over (see check_wake)."""
         cdef int32_t i, win = -1
         cdef Chan c
         cdef sudog *sg
@@ -782,39 +824,42 @@ cdef class _Select:
             sg = &self.sgs[i]
             if sg.c == NULL:
                 continue
-            c = <Chan>self.chans[i]
             if sg.linked:
-                waitq_unlink(&c.sendq if self.kinds[i] == CASE_SEND else &c.recvq, sg)
+                c = <Chan>sg.c
+                waitq_unlink(&c.sendq if self.cs[i].kind == CASE_SEND else &c.recvq, sg)
             if sg.fired:
                 win = i
         self.unlock_all()
-        # release the values of send cases that did not fire
+        self.gp = None
+        # drop the values of send cases that did not fire (or fired by close)
         for i in range(self.ncases):
             sg = &self.sgs[i]
-            if self.kinds[i] == CASE_SEND and sg.elem != NULL and (i != win or not sg.success):
-                if i != win:
-                    Py_DECREF(<object>sg.elem)
-                    sg.elem = NULL
+            if sg.c != NULL and self.cs[i].kind == CASE_SEND and sg.elem != NULL:
+                Py_DECREF(<object>sg.elem)
+                sg.elem = NULL
         if gp.wake_flags != WAKE_NORMAL:
-            for i in range(self.ncases):
-                if self.sgs[i].elem != NULL:
-                    Py_DECREF(<object>self.sgs[i].elem)
-                    self.sgs[i].elem = NULL
-            check_wake(gp)
+            if win >= 0 and self.sgs[win].elem != NULL:
+                Py_DECREF(<object>self.sgs[win].elem)
+                self.sgs[win].elem = NULL
+            if check_wake(gp):
+                for i in range(self.ncases):
+                    self.sgs[i].c = NULL
+                    self.sgs[i].linked = 0
+                    self.sgs[i].fired = 0
+                self.gp = gp
+                return 1
         if win < 0:
             raise RuntimeError("gocore: select woke without a winner")
         sg = &self.sgs[win]
-        if self.kinds[win] == CASE_SEND:
+        if self.cs[win].kind == CASE_SEND:
             if not sg.success:
-                if sg.elem != NULL:
-                    Py_DECREF(<object>sg.elem)
-                    sg.elem = NULL
                 raise ChanClosedError("send on closed channel")
             self.result = (win, None)
         else:
             self.result = (win, wrap_recv(sg.elem if sg.success else NULL,
-                                          MODE_RECV_OK if self.kinds[win] == CASE_RECV_OK else MODE_RECV))
+                                          MODE_RECV_OK if self.cs[win].kind == CASE_RECV_OK else MODE_RECV))
             sg.elem = NULL
+        return 0
 
     def _cancel(self):
         self.cancel()
@@ -822,24 +867,37 @@ cdef class _Select:
     cdef void cancel(self):
         cdef int32_t i
         cdef sudog *sg
+        cdef Chan c
         if self.state != 1:
             return
         self.lock_all()
         for i in range(self.ncases):
             sg = &self.sgs[i]
             if sg.c != NULL and sg.linked:
-                waitq_unlink(&(<Chan>self.chans[i]).sendq if self.kinds[i] == CASE_SEND
-                             else &(<Chan>self.chans[i]).recvq, sg)
+                c = <Chan>sg.c
+                waitq_unlink(&c.sendq if self.cs[i].kind == CASE_SEND else &c.recvq, sg)
         self.unlock_all()
         for i in range(self.ncases):
-            if self.sgs[i].elem != NULL:
+            if self.sgs[i].c != NULL and self.sgs[i].elem != NULL:
                 Py_DECREF(<object>self.sgs[i].elem)
                 self.sgs[i].elem = NULL
 
 
+cdef int selectop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
+    """am_send slot for select (see chanop_am_send)."""
+    cdef PyObject *out = NULL
+    cdef int r = (<_Select>self).step(&out)
+    if r == 1:
+        Py_INCREF(<object>out)
+    presult[0] = out
+    return r
+
+(<PyTypeObject *>_Select).tp_as_async.am_send = <sendfunc>selectop_am_send
+
+
 cdef inline int try_send_locked_sel(_Select s, Chan c, object v) except -1:
-    """try_send_locked for select: all channels stay locked; on success the
-    other locks are released here too."""
+    """try_send_locked for select: every channel of the select is locked;
+    on success all are released here."""
     cdef sudog *sg
     cdef PyObject *old
     if c.closed:
@@ -911,17 +969,16 @@ cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
 
 
 cdef void unlock_select(void *arg) noexcept nogil:
-    """gopark's unlock function for select (arg: the _Select): every
+    """gopark's unlock function for select (arg: its _SelectLocks): every
     involved channel. Reads only C fields: no GIL needed."""
     cdef _SelectLocks *sl = <_SelectLocks *>arg
     unlock_locks(sl.locks, sl.n)
 
 
-
 cdef uint32_t _rand_state = 2463534242
 
 cdef inline int32_t fastrand_n(int32_t n) noexcept:
-    """Requires GIL (or a racy but harmless shared state). Uniform in [0, n)."""
+    """Requires GIL. Uniform in [0, n) (xorshift32, multiply-shift)."""
     global _rand_state
     cdef uint32_t x = _rand_state
     x ^= x << 13
@@ -931,95 +988,124 @@ cdef inline int32_t fastrand_n(int32_t n) noexcept:
     return <int32_t>((<unsigned long long>x * <unsigned long long>n) >> 32)
 
 
+cdef extern from "Python.h":
+    bint PyMethod_Check(object o)
+    PyObject *PyMethod_GET_SELF(object o)
+    PyObject *PyMethod_GET_FUNCTION(object o)
+
+cdef object _F_RECV = Chan.__dict__["recv"]
+cdef object _F_RECV_OK = Chan.__dict__["recv_ok"]
+cdef object _F_SEND = Chan.__dict__["send"]
+
+
+cdef inline int32_t case_kind(object f, PyObject **chan) noexcept:
+    """If f is ch.recv / ch.recv_ok / ch.send of a Chan, its kind (and the
+    Chan in *chan, borrowed from f), else -1."""
+    cdef PyObject *fn
+    if not PyMethod_Check(f):
+        return -1
+    chan[0] = PyMethod_GET_SELF(f)
+    if type(<object>chan[0]) is not Chan:
+        return -1
+    fn = PyMethod_GET_FUNCTION(f)
+    if fn == <PyObject *>_F_RECV:
+        return CASE_RECV
+    if fn == <PyObject *>_F_RECV_OK:
+        return CASE_RECV_OK
+    if fn == <PyObject *>_F_SEND:
+        return CASE_SEND
+    return -1
+
+
 cdef _Select build_select(tuple cases):
     """Parse select's cases; raise TypeError at once for a malformed one."""
     cdef _Select s = _Select.__new__(_Select)
-    cdef int32_t n = len(cases)
-    cdef int32_t i, j, k, ndistinct
-    cdef list chans = [None] * n
-    cdef list values = [None] * n
-    cdef Chan c
+    cdef Py_ssize_t n = len(cases)
+    cdef int32_t i, j, k, ndistinct, kind
+    cdef PyObject *c
+    cdef PyObject *item
+    cdef char *block
+    cdef bint dup
+    s.cases = cases
+    s.ncases = <int32_t>n
     s.default_index = -1
-    s.kinds = <int32_t *>malloc(sizeof(int32_t) * (n if n else 1))
-    s.sgs = <sudog *>malloc(sizeof(sudog) * (n if n else 1))
-    s.lockorder = <int32_t *>malloc(sizeof(int32_t) * (n if n else 1))
-    s.locks = <gc_mutex **>malloc(sizeof(gc_mutex *) * (n if n else 1))
-    if s.kinds == NULL or s.sgs == NULL or s.lockorder == NULL or s.locks == NULL:
-        raise MemoryError()
+    s.state = 0
+    s.heap = NULL
+    if n <= 8:
+        s.cs = s.in_cs
+        s.sgs = s.in_sgs
+        s.order = s.in_order
+        s.lockorder = s.in_lockorder
+        s.locks = s.in_locks
+    else:
+        if n > 100000:
+            raise ValueError("select(): too many cases")
+        block = <char *>malloc(n * (sizeof(selcase) + sizeof(sudog) + 2 * sizeof(int32_t) + sizeof(gc_mutex *)))
+        if block == NULL:
+            raise MemoryError()
+        s.heap = block
+        s.sgs = <sudog *>block
+        s.cs = <selcase *>(block + n * sizeof(sudog))
+        s.locks = <gc_mutex **>(block + n * (sizeof(sudog) + sizeof(selcase)))
+        s.order = <int32_t *>(block + n * (sizeof(sudog) + sizeof(selcase) + sizeof(gc_mutex *)))
+        s.lockorder = s.order + n
     for i in range(n):
         s.sgs[i].c = NULL
         s.sgs[i].elem = NULL
         s.sgs[i].linked = 0
         s.sgs[i].fired = 0
-    ncases_real = 0
-    for i in range(n):
         case = cases[i]
+        kind = case_kind(case, &c)
+        if kind == CASE_RECV or kind == CASE_RECV_OK:
+            s.cs[i].c = c
+            s.cs[i].v = NULL
+            s.cs[i].kind = kind
+            continue
+        if kind == CASE_SEND:
+            raise TypeError("select(): a send case is the tuple (ch.send, value), not ch.send alone")
+        if type(case) is tuple:
+            if len(<tuple>case) != 2 or case_kind((<tuple>case)[0], &c) != CASE_SEND:
+                if len(<tuple>case) != 2:
+                    raise TypeError(f"select(): a send case is (ch.send, value), got a {len(<tuple>case)}-tuple")
+                raise TypeError(f"select(): a send case is (ch.send, value), got ({(<tuple>case)[0]!r}, ...)")
+            s.cs[i].c = c
+            s.cs[i].v = <PyObject *>(<tuple>case)[1]
+            s.cs[i].kind = CASE_SEND
+            continue
         if case is default:
             if s.default_index >= 0:
                 raise TypeError("select(): more than one default case")
             s.default_index = i
-            s.kinds[i] = CASE_RECV
+            s.cs[i].c = <PyObject *>nilchan
+            s.cs[i].v = NULL
+            s.cs[i].kind = CASE_RECV
             continue
-        if type(case) is tuple:
-            if len(case) != 2:
-                raise TypeError(f"select(): a send case is (ch.send, value), got a {len(case)}-tuple")
-            f, v = case
-            c = bound_chan(f, "send")
-            if c is None:
-                raise TypeError(f"select(): a send case is (ch.send, value), got ({f!r}, ...)")
-            s.kinds[i] = CASE_SEND
-            chans[i] = c
-            values[i] = v
-            continue
-        c = bound_chan(case, "recv")
-        if c is not None:
-            s.kinds[i] = CASE_RECV
-            chans[i] = c
-            continue
-        c = bound_chan(case, "recv_ok")
-        if c is not None:
-            s.kinds[i] = CASE_RECV_OK
-            chans[i] = c
-            continue
-        if bound_chan(case, "send") is not None:
-            raise TypeError("select(): a send case is the tuple (ch.send, value), not ch.send alone")
         raise TypeError(f"select(): a case is ch.recv, ch.recv_ok, (ch.send, value) or default, got {case!r}")
-    s.chans = chans
-    s.values = values
-    s.ncases = n
     # lock order: distinct non-nil channels by address (insertion sort: selects are small)
     ndistinct = 0
     for i in range(n):
-        c = <Chan>chans[i]
-        if c is None or c.is_nil:
+        c = s.cs[i].c
+        if (<Chan>c).is_nil:
             continue
         dup = False
         for j in range(ndistinct):
-            if chans[s.lockorder[j]] is c:
+            if s.cs[s.lockorder[j]].c == c:
                 dup = True
                 break
         if dup:
             continue
         k = ndistinct
-        while k > 0 and <size_t><PyObject *>chans[s.lockorder[k - 1]] > <size_t><PyObject *>c:
+        while k > 0 and <size_t>s.cs[s.lockorder[k - 1]].c > <size_t>c:
             s.lockorder[k] = s.lockorder[k - 1]
             k -= 1
         s.lockorder[k] = i
         ndistinct += 1
     s.nlocks = ndistinct
     for i in range(ndistinct):
-        s.locks[i] = &(<Chan>chans[s.lockorder[i]]).lock
+        s.locks[i] = &(<Chan>s.cs[s.lockorder[i]].c).lock
     s.lockset.locks = s.locks
     s.lockset.n = ndistinct
     return s
-
-
-cdef Chan bound_chan(object f, str name):
-    """f is the bound method `name` of a Chan: return the Chan, else None."""
-    self_ = getattr(f, "__self__", None)
-    if type(self_) is Chan and getattr(f, "__name__", None) == name:
-        return <Chan>self_
-    return None
 
 
 def select(*cases):
@@ -1040,15 +1126,17 @@ def blocking_select(*cases):
     if not cases:
         raise TypeError("blocking_select() needs at least one case")
     s = build_select(cases)
-    r = s.pass1(False)
-    if r == 0:
-        res = s.result
-        s.result = None
-        return res
-    gp = s.gp
-    gopark_thread(gp, unlock_select, <void *>&s.lockset,
-                  W_SELECT if s.nlocks > 0 else W_SELECT_NO_CASES, None, -1)
-    s.pass3()
+    while True:
+        r = s.pass1(False)
+        if r == 0:
+            break
+        gp = s.gp
+        gopark_thread(gp, unlock_select, <void *>&s.lockset,
+                      W_SELECT if s.nlocks > 0 else W_SELECT_NO_CASES, s, -1)
+        if s.pass3() == 0:
+            break
+        s.state = 0
+        s.suspect = deadlock_suspect(s.gp)
     res = s.result
     s.result = None
     return res

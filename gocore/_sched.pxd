@@ -80,6 +80,7 @@ cdef enum WakeFlag:
     WAKE_NORMAL = 0
     WAKE_DEADLOCK = 1
     WAKE_CLOSE = 2
+    WAKE_RECHECK = 3    # the main thread's poll while plain threads run: retry the operation
 
 cdef enum ParkMode:
     PARK_WAIT = 0       # wait for a goready
@@ -107,6 +108,7 @@ cdef class G:
     cdef object waiting         # owned: the operation parked on; its _cancel() unlinks its waiters
     # written by the claimer, read by the G after it wakes
     cdef int32_t wake_flags
+    cdef int32_t deadlock_strikes   # consecutive WAKE_DEADLOCK wake-ups (main only)
     # THREAD and SYNC kinds sleep here while parked
     cdef gc_note note
     # under allglock: sched's list of live Gs (the list owns a reference)
@@ -123,7 +125,8 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
 cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
                        int32_t reason, object w, int64_t deadline_ns) except -1
 cdef void goready(G gp) noexcept
-cdef void check_wake(G gp) except *
+cdef int check_wake(G gp) except -1        # 1: retry the operation
+cdef int deadlock_suspect(G gp) except -1  # on a retry: 1 if waiting again means deadlock
 cdef void runtime_ensure_started() except *
 cdef object park_sentinel()
 

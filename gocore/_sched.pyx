@@ -224,6 +224,8 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     gp.wake_flags = WAKE_NORMAL
     note_clear(&gp.note)
     st_rel_i32(&gp.status, G_WAITING)
+    if gp.kind == G_THREAD and not gp.is_main:
+        fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
     if unlockf != NULL:
         unlockf(arg)
     add_rlx_i64(&sched.nparks, 1)
@@ -237,8 +239,16 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
             # the main goroutine waits: it may be the last one awake
             gc_mutex_lock(&sched.lock)
             checkdead()
+            if deadlock_holdoff != 0 and gp.kind == G_THREAD and (deadline_ns < 0 or deadlock_holdoff < deadline_ns):
+                deadline_ns = deadlock_holdoff      # no M may be left to re-check: poll
             gc_mutex_unlock(&sched.lock)
         woken = note_sleep_until(&gp.note, deadline_ns, nanotime)
+        if woken != 1 and is_main and cas_u32(&gp.park_claim, 0, 1):
+            gp.wake_flags = WAKE_RECHECK
+            woken = 1
+        elif woken != 1:
+            note_sleep(&gp.note)     # claimed meanwhile: the wake-up is coming
+            woken = 1
         if mp != NULL and mp.p == NULL:
             exitsyscall(mp)
     if woken == 1:
@@ -254,6 +264,8 @@ cdef void goready(G gp) noexcept:
     cdef gc_m *mp
     cdef void *gptr = <void *>gp
     if gp.kind != G_ASYNC:
+        if gp.kind == G_THREAD and not gp.is_main:
+            fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on
         st_rel_i32(&gp.status, G_RUNNING)
         note_wakeup(&gp.note)
         return
@@ -270,16 +282,70 @@ cdef void goready(G gp) noexcept:
         wakep()
 
 
-cdef void check_wake(G gp) except *:
-    """Requires GIL. After a parked G wakes: raise what its waker asked for."""
+cdef int32_t nthreadparked = 0     # atomic: plain (THREAD, non-main) Gs parked in gocore
+cdef int64_t deadlock_holdoff = 0     # under sched.lock: checkdead is off until this nanotime()
+cdef int64_t deadlock_backoff = 0
+
+cdef int check_wake(G gp) except -1:
+    """Requires GIL. After a parked G wakes: raise what its waker asked for.
+    Returns 1 when the caller must retry its operation: deadlock detection
+    woke main while plain Python threads (invisible to the scheduler, they
+    may still send) are alive - not a deadlock after all."""
+    global deadlock_holdoff, deadlock_backoff
     cdef int32_t f = gp.wake_flags
     if f == WAKE_NORMAL:
-        return
+        gp.deadlock_strikes = 0
+        return 0
     gp.wake_flags = WAKE_NORMAL
-    if f == WAKE_DEADLOCK:
-        raise DeadlockError("all goroutines are asleep - deadlock!")
     if f == WAKE_CLOSE:
         raise GoroutineExit()
+    if f == WAKE_RECHECK:
+        return 1
+    if f == WAKE_DEADLOCK:
+        # Retry the operation first: a plain thread (invisible to checkdead)
+        # may have acted between checkdead's claim and now - e.g. parked as
+        # a sender on our channel, skipping our claimed waiter. The retry
+        # asks deadlock_suspect() whether to raise if it must wait again.
+        gp.deadlock_strikes = 1
+        return 1
+    return 0
+
+
+cdef int deadlock_suspect(G gp) except -1:
+    """Requires GIL; call holding no lock. For an operation retried after a
+    WAKE_DEADLOCK: 1 if, should it have to wait again, that is a deadlock
+    (raise DeadlockError instead of parking); 0 if plain threads are still
+    running (they may yet wake us: checkdead backs off and looks again)."""
+    global deadlock_holdoff, deadlock_backoff
+    if gp.deadlock_strikes == 0:
+        return 0
+    gp.deadlock_strikes = 0
+    if plain_threads_running() > 0:
+        gc_mutex_lock(&sched.lock)
+        deadlock_backoff = min(max(deadlock_backoff * 2, 1000000), 100000000)
+        deadlock_holdoff = nanotime() + deadlock_backoff
+        gc_mutex_unlock(&sched.lock)
+        return 0
+    deadlock_backoff = 0
+    return 1
+
+
+def _deadlock_error():
+    return DeadlockError("all goroutines are asleep - deadlock!")
+
+
+cdef Py_ssize_t plain_threads_running() except -1:
+    """Requires GIL. Python threads other than main that are alive and not
+    parked inside gocore (Ms never appear in threading.enumerate() unless as
+    dummy threads, which are skipped)."""
+    cdef Py_ssize_t n = 0
+    main = threading.main_thread()
+    for t in threading.enumerate():
+        if t is main or isinstance(t, threading._DummyThread):
+            continue
+        if t.is_alive():
+            n += 1
+    return n - ld_acq_i32(&nthreadparked)
 
 
 # ---------------------------------------------------------------- Ps and Ms
@@ -448,9 +514,13 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         acquirep(mp, mp.nextp)
         mp.nextp = NULL
         return 1
-    if ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL:
-        sched.timer_m = mp
-        deadline = ld_acq_i64(&timers.next_when)
+    if sched.timer_m == NULL:
+        if ld_acq_i32(&timers.len) > 0:
+            sched.timer_m = mp
+            deadline = ld_acq_i64(&timers.next_when)
+        if deadlock_holdoff != 0 and maing.g != NULL and (deadline < 0 or deadlock_holdoff < deadline):
+            sched.timer_m = mp       # wake to run checkdead again when the holdoff ends
+            deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
     k = note_sleep_deadline(&mp.park, deadline)
     if k != 1:
@@ -494,6 +564,8 @@ cdef bint checkdead() noexcept nogil:
     invisible here; see docs/design-decisions.md."""
     cdef int32_t running, i
     if maing.g == NULL:
+        return 0
+    if deadlock_holdoff != 0 and nanotime() < deadlock_holdoff:
         return 0
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
     if running > 0:
@@ -1418,3 +1490,7 @@ def _current_m():
     if gc_tls_m == NULL:
         return None
     return gc_tls_m.id
+
+
+def _debug_plain_threads():
+    return plain_threads_running(), ld_acq_i32(&nthreadparked)
