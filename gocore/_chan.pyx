@@ -25,7 +25,7 @@
 
 cimport cython
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF, Py_REFCNT
 from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
@@ -387,8 +387,42 @@ cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 (<PyTypeObject *>_ChanOp).tp_as_async.am_send = <sendfunc>chanop_am_send
 
 
+cdef extern from *:
+    """
+    /* Per thread: the last _ChanOp handed out. `await ch.recv()` drops its
+     * awaitable as soon as the await completes, so the next operation on
+     * this thread finds the cached one unreferenced (refcount 1: only this
+     * slot) and reuses it instead of allocating. An op still referenced
+     * (parked in a coroutine frame, or kept by the caller) is never reused.
+     * Free-threaded builds skip the cache: there a refcount of 1 does not
+     * prove that no other thread holds the object. */
+    #ifdef Py_GIL_DISABLED
+    #define GC_OP_CACHE 0
+    static __thread PyObject *gc_cached_op;
+    #else
+    #define GC_OP_CACHE 1
+    static PyObject *gc_cached_op;     /* the GIL serialises every thread's use */
+    #endif
+    #define gc_cached_op_free() (gc_cached_op != NULL && Py_REFCNT(gc_cached_op) == 1)
+    """
+    PyObject *gc_cached_op
+    int GC_OP_CACHE
+    bint gc_cached_op_free()
+
+
 cdef inline _ChanOp new_op(Chan c, int mode, object value):
-    cdef _ChanOp op = _ChanOp.__new__(_ChanOp)
+    global gc_cached_op
+    cdef _ChanOp op
+    if GC_OP_CACHE and gc_cached_op_free():
+        op = <_ChanOp>gc_cached_op
+        op.state = 0
+        op.suspect = 0
+    else:
+        op = _ChanOp.__new__(_ChanOp)
+        if GC_OP_CACHE:
+            Py_XDECREF(gc_cached_op)
+            Py_INCREF(op)
+            gc_cached_op = <PyObject *>op
     op.c = c
     op.mode = mode
     op.value = value
@@ -989,30 +1023,37 @@ cdef inline int32_t fastrand_n(int32_t n) noexcept:
 
 
 cdef extern from "Python.h":
-    bint PyMethod_Check(object o)
-    PyObject *PyMethod_GET_SELF(object o)
-    PyObject *PyMethod_GET_FUNCTION(object o)
+    ctypedef struct PyMethodDef
+    ctypedef struct PyCFunctionObject:
+        PyMethodDef *m_ml
+        PyObject *m_self
+    bint PyCFunction_Check(object o)
 
-cdef object _F_RECV = Chan.__dict__["recv"]
-cdef object _F_RECV_OK = Chan.__dict__["recv_ok"]
-cdef object _F_SEND = Chan.__dict__["send"]
+# The method definitions behind ch.recv, ch.recv_ok and ch.send: a select
+# case is recognised by identity, without attribute lookups.
+cdef PyMethodDef *_ML_RECV = NULL
+cdef PyMethodDef *_ML_RECV_OK = NULL
+cdef PyMethodDef *_ML_SEND = NULL
+_ML_RECV = (<PyCFunctionObject *>nilchan.recv).m_ml
+_ML_RECV_OK = (<PyCFunctionObject *>nilchan.recv_ok).m_ml
+_ML_SEND = (<PyCFunctionObject *>nilchan.send).m_ml
 
 
 cdef inline int32_t case_kind(object f, PyObject **chan) noexcept:
     """If f is ch.recv / ch.recv_ok / ch.send of a Chan, its kind (and the
     Chan in *chan, borrowed from f), else -1."""
-    cdef PyObject *fn
-    if not PyMethod_Check(f):
+    cdef PyMethodDef *ml
+    if not PyCFunction_Check(f):
         return -1
-    chan[0] = PyMethod_GET_SELF(f)
-    if type(<object>chan[0]) is not Chan:
+    chan[0] = (<PyCFunctionObject *>f).m_self
+    if chan[0] == NULL or type(<object>chan[0]) is not Chan:
         return -1
-    fn = PyMethod_GET_FUNCTION(f)
-    if fn == <PyObject *>_F_RECV:
+    ml = (<PyCFunctionObject *>f).m_ml
+    if ml == _ML_RECV:
         return CASE_RECV
-    if fn == <PyObject *>_F_RECV_OK:
+    if ml == _ML_RECV_OK:
         return CASE_RECV_OK
-    if fn == <PyObject *>_F_SEND:
+    if ml == _ML_SEND:
         return CASE_SEND
     return -1
 

@@ -55,8 +55,9 @@ cdef extern from *:
     """
     /* Per-thread: the M this thread is (NULL for plain threads) and the G it
      * runs now (borrowed). Only the owning thread reads or writes them. */
-    static __thread gc_m *gc_tls_m;
-    static __thread PyObject *gc_tls_g;
+    #define GC_TLS __thread __attribute__((tls_model("initial-exec")))
+    static GC_TLS gc_m *gc_tls_m;
+    static GC_TLS PyObject *gc_tls_g;
     static gc_sched gc_sched_;
     """
     gc_m *gc_tls_m
