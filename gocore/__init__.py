@@ -32,9 +32,11 @@ from gocore._sched import (
     set_panic_hook,
 )
 
+from gocore import context  # noqa: E402  (Go's context package)
+
 __all__ = [
     "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook",
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
-    "DeadlockError", "ChanClosedError",
+    "DeadlockError", "ChanClosedError", "context",
 ]
