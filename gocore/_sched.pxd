@@ -96,6 +96,7 @@ cdef class G:
     cdef object kwargs
     cdef object coro            # ASYNC: the coroutine, created at the G's first run
     cdef readonly bint is_main
+    cdef unsigned long thread_ident   # SYNC: the worker thread running it (for dumps)
     # atomic (any M)
     cdef int32_t status         # GStatus
     cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1

@@ -50,6 +50,7 @@ cdef extern from "Python.h":
     ctypedef void (*thread_func)(void *) noexcept nogil
     unsigned long PyThread_start_new_thread(thread_func f, void *arg) nogil
     bint PyCoro_CheckExact(object o)
+    unsigned long PyThread_get_thread_ident()
 
 cdef extern from *:
     """
@@ -204,6 +205,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     which marks gp waiting and calls unlockf(arg)."""
     gp.unlockf = unlockf
     gp.unlockarg = arg
+    gp.waitsince_ns = nanotime()
     gp.waitreason = reason
     gp.parkmode = PARK_WAIT
     gp.waiting = w
@@ -220,6 +222,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     cdef gc_m *mp = gc_tls_m
     cdef int woken
     cdef bint is_main
+    gp.waitsince_ns = nanotime()
     gp.waitreason = reason
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
@@ -972,6 +975,7 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
     global gc_tls_g
     cdef object exc = None
     cdef object res = None
+    gp.thread_ident = PyThread_get_thread_ident()
     try:
         res = gp.fn(*gp.args, **gp.kwargs)
     except BaseException as e:
@@ -1495,3 +1499,25 @@ def _current_m():
 
 def _debug_plain_threads():
     return plain_threads_running(), ld_acq_i32(&nthreadparked)
+
+
+def _goroutine_info():
+    """Requires GIL. A snapshot for dump_goroutines(): one tuple per live G
+    (goid, kind, status, wait reason, seconds waiting, coroutine or None,
+    function or None, is_main, thread ident or 0, is the calling G)."""
+    cdef G gp
+    cdef int64_t now = nanotime()
+    out = []
+    for gp in _all_goroutines():
+        st = ld_acq_i32(&gp.status)
+        kind = ("async", "sync", "thread")[gp.kind]
+        status = {G_RUNNABLE: "runnable", G_RUNNING: "running", G_WAITING: "waiting",
+                  G_DEAD: "dead", G_IDLE: "idle"}.get(st, "?")
+        reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
+        if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
+            reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
+        waited = (now - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
+        out.append((gp.goid, kind, status, reason, waited, gp.coro, gp.fn, gp.is_main,
+                    gp.thread_ident, gc_tls_g == <PyObject *>gp))
+    out.sort(key=lambda t: t[0])
+    return out
