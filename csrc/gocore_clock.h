@@ -13,4 +13,12 @@ static inline int64_t nanotime(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* A cheap clock (a few ns, ~4 ms resolution) for bookkeeping that needs no
+ * precision, like when a goroutine started waiting (shown in dumps). */
+static inline int64_t nanotime_coarse(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 #endif

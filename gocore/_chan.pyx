@@ -389,40 +389,57 @@ cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 
 cdef extern from *:
     """
-    /* Per thread: the last _ChanOp handed out. `await ch.recv()` drops its
-     * awaitable as soon as the await completes, so the next operation on
-     * this thread finds the cached one unreferenced (refcount 1: only this
-     * slot) and reuses it instead of allocating. An op still referenced
-     * (parked in a coroutine frame, or kept by the caller) is never reused.
-     * Free-threaded builds skip the cache: there a refcount of 1 does not
-     * prove that no other thread holds the object. */
+    /* A few recently handed-out _ChanOps. `await ch.recv()` drops its
+     * awaitable as soon as the await completes, so a later operation finds
+     * a cached one unreferenced (refcount 1: only the cache) and reuses it
+     * instead of allocating. An op still referenced (parked in a coroutine
+     * frame, or kept by the caller) is never reused. Several slots because
+     * a ping-pong pair has one op parked while the other runs. GIL builds
+     * only: the GIL serialises the cache, and on free-threaded builds a
+     * refcount of 1 does not prove that no other thread holds the object. */
     #ifdef Py_GIL_DISABLED
     #define GC_OP_CACHE 0
-    static __thread PyObject *gc_cached_op;
     #else
     #define GC_OP_CACHE 1
-    static PyObject *gc_cached_op;     /* the GIL serialises every thread's use */
     #endif
-    #define gc_cached_op_free() (gc_cached_op != NULL && Py_REFCNT(gc_cached_op) == 1)
+    #define GC_OP_SLOTS 4
+    static PyObject *gc_op_cache[GC_OP_SLOTS];
+    static unsigned gc_op_next;
+    /* a cached op nobody else references, or NULL */
+    static inline PyObject *gc_op_cache_get(void) {
+        for (int i = 0; i < GC_OP_SLOTS; i++) {
+            PyObject *o = gc_op_cache[i];
+            if (o != NULL && Py_REFCNT(o) == 1) return o;
+        }
+        return NULL;
+    }
+    /* remember a new op (one reference for the cache); returns the evicted one */
+    static inline PyObject *gc_op_cache_put(PyObject *o) {
+        unsigned i = gc_op_next++ % GC_OP_SLOTS;
+        PyObject *old = gc_op_cache[i];
+        Py_INCREF(o);
+        gc_op_cache[i] = o;
+        return old;
+    }
     """
-    PyObject *gc_cached_op
     int GC_OP_CACHE
-    bint gc_cached_op_free()
+    PyObject *gc_op_cache_get()
+    PyObject *gc_op_cache_put(PyObject *o)
 
 
 cdef inline _ChanOp new_op(Chan c, int mode, object value):
-    global gc_cached_op
     cdef _ChanOp op
-    if GC_OP_CACHE and gc_cached_op_free():
-        op = <_ChanOp>gc_cached_op
+    cdef PyObject *o = NULL
+    if GC_OP_CACHE:
+        o = gc_op_cache_get()
+    if o != NULL:
+        op = <_ChanOp>o
         op.state = 0
         op.suspect = 0
     else:
         op = _ChanOp.__new__(_ChanOp)
         if GC_OP_CACHE:
-            Py_XDECREF(gc_cached_op)
-            Py_INCREF(op)
-            gc_cached_op = <PyObject *>op
+            Py_XDECREF(gc_op_cache_put(<PyObject *>op))
     op.c = c
     op.mode = mode
     op.value = value

@@ -30,7 +30,7 @@ from libc.string cimport memset
 
 from gocore._includes.atomic cimport *
 from gocore._includes.futex cimport *
-from gocore._includes.clock cimport nanotime
+from gocore._includes.clock cimport nanotime, nanotime_coarse
 from gocore._includes.config cimport gc_throw, GOCORE_RUNQ_CAP
 from gocore._includes.runq cimport *
 from gocore._includes.schedc cimport *
@@ -205,7 +205,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     which marks gp waiting and calls unlockf(arg)."""
     gp.unlockf = unlockf
     gp.unlockarg = arg
-    gp.waitsince_ns = nanotime()
+    gp.waitsince_ns = nanotime_coarse()
     gp.waitreason = reason
     gp.parkmode = PARK_WAIT
     gp.waiting = w
@@ -222,7 +222,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     cdef gc_m *mp = gc_tls_m
     cdef int woken
     cdef bint is_main
-    gp.waitsince_ns = nanotime()
+    gp.waitsince_ns = nanotime_coarse()
     gp.waitreason = reason
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
@@ -1516,7 +1516,7 @@ def _goroutine_info():
         reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
         if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
             reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
-        waited = (now - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
+        waited = (nanotime_coarse() - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
         out.append((gp.goid, kind, status, reason, waited, gp.coro, gp.fn, gp.is_main,
                     gp.thread_ident, gc_tls_g == <PyObject *>gp))
     out.sort(key=lambda t: t[0])
