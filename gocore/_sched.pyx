@@ -1031,11 +1031,7 @@ cdef void goexit(G gp, object result, object exc) noexcept:
     """Requires GIL; gp has finished (returned or raised)."""
     global _main_result
     gp.status = G_DEAD
-    gp.coro = None
-    gp.fn = None
-    gp.args = None
-    gp.kwargs = None
-    gp.waiting = None
+    gp.coro = None                       # the rest goes with the G itself
     fetch_add_i64(&sched.ngoroutines, -1)
     allgs_remove(gp)
     if exc is not None:
@@ -1191,21 +1187,20 @@ cdef void runtime_ensure_started() except *:
 
 # ---------------------------------------------------------------- public API
 
-def go(fn, *args, **kwargs):
-    """Start a goroutine. fn is an async def function (a lightweight
-    goroutine), a coroutine object, or a plain callable (a sync goroutine,
-    run on a worker thread). Returns None, as Go's go statement."""
+cdef object go_impl(object fn, tuple args, dict kwargs):
+    """go(): start a goroutine (see the docstring of gocore.go). args and
+    kwargs are None when empty."""
     cdef G gp
     cdef gc_m *mp
     if PyCoro_CheckExact(fn):
-        if args or kwargs:
+        if args is not None or kwargs is not None:
             raise TypeError("go(coroutine) takes no extra arguments")
         gp = newg(G_ASYNC, None, None, None)
         gp.coro = fn
     elif is_async_function(fn):
-        gp = newg(G_ASYNC, fn, args, kwargs if kwargs else None)
+        gp = newg(G_ASYNC, fn, args, kwargs)
     elif callable(fn):
-        gp = newg(G_SYNC, fn, args, kwargs)
+        gp = newg(G_SYNC, fn, args if args is not None else (), kwargs if kwargs is not None else {})
     else:
         raise TypeError(f"go() needs an async def function, a coroutine or a callable, "
                         f"got {type(fn).__name__}")
@@ -1223,6 +1218,54 @@ def go(fn, *args, **kwargs):
         gqueue_put(&sched.gq, <void *>gp)
         gc_mutex_unlock(&sched.lock)
         wakep()
+    return None
+
+
+cdef object go_fastcall(PyObject *self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    """go's C entry point (METH_FASTCALL | METH_KEYWORDS): the common
+    go(fn, x) call builds no kwargs dict and no args tuple beyond fn's."""
+    cdef tuple rest = None
+    cdef dict kw = None
+    cdef Py_ssize_t i, nkw
+    if nargs < 1:
+        raise TypeError("go() needs a function to run: go(fn, *args, **kwargs)")
+    if nargs > 1:
+        rest = PyTuple_New(nargs - 1)
+        for i in range(1, nargs):
+            Py_INCREF(<object>args[i])
+            PyTuple_SET_ITEM(rest, i - 1, <object>args[i])
+    if kwnames != NULL:
+        nkw = len(<object>kwnames)
+        if nkw:
+            kw = {}
+            for i in range(nkw):
+                kw[(<object>kwnames)[i]] = <object>args[nargs + i]
+    return go_impl(<object>args[0], rest, kw)
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMethodDef:
+        const char *ml_name
+        void *ml_meth
+        int ml_flags
+        const char *ml_doc
+    int METH_FASTCALL
+    int METH_KEYWORDS
+    object PyCFunction_NewEx(PyMethodDef *ml, object self, object module)
+    tuple PyTuple_New(Py_ssize_t n)
+    void PyTuple_SET_ITEM(object t, Py_ssize_t i, object o)
+
+cdef PyMethodDef go_def
+go_def.ml_name = "go"
+go_def.ml_meth = <void *>go_fastcall
+go_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
+go_def.ml_doc = (b"go(fn, *args, **kwargs)\n--\n\n"
+                 b"Start a goroutine and return None, as Go's go statement. fn is an\n"
+                 b"async def function (a lightweight goroutine, resumed by any worker\n"
+                 b"thread), a coroutine object, or a plain callable (a sync goroutine,\n"
+                 b"run on a worker thread; when it blocks in gocore its processor is\n"
+                 b"handed to another thread).")
+go = PyCFunction_NewEx(&go_def, None, __name__)
 
 
 cdef object _iscoroutinefunction = None
