@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - pyproject.toml lists Cython as a build
 DEBUG = os.environ.get("GOCORE_DEBUG", "") not in ("", "0")
 FREE_THREADED = bool(getattr(sys, "_is_gil_enabled", None)) and "t" in getattr(sys, "abiflags", "")
 
-MODULES = ["_sched", "_chan", "_sync", "_time", "_testhooks"]
+MODULES = ["_sched", "_chan", "_sync", "_time", "_atomic", "_testhooks"]
 
 define_macros = [("GOCORE_DEBUG", "1" if DEBUG else "0")]
 extra_compile_args = ["-O2", "-std=gnu11", "-Wno-unused-function"]
