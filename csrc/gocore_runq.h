@@ -72,11 +72,17 @@ enum { P_IDLE = 0, P_RUNNING = 1, P_SYSCALL = 2 };
 typedef struct gc_p {
     /* owner only (the M that holds this P) */
     int32_t id;
-    uint32_t schedtick;        /* Gs run since creation: every 61st looks at the global queue */
+    uint32_t schedtick;        /* scheduling rounds; written by the owner, read by sysmon (relaxed) */
     /* under sched.lock */
     int32_t status;            /* P_IDLE / P_RUNNING / P_SYSCALL; read racily by thieves */
     struct gc_p *link;         /* next in sched.pidle */
     void *m;                   /* the gc_m holding this P, NULL when idle */
+    /* sysmon only */
+    uint32_t sysmon_tick;      /* schedtick when sysmon last saw it change */
+    int64_t sysmon_when;       /* nanotime() of that observation */
+    /* set by sysmon, read by thieves (relaxed): the P's M has been inside one
+     * G for a while with work queued behind it, so runnext may be stolen */
+    int32_t stuck;
     /* thieves (atomic) */
     uint32_t runqhead;
     uint32_t runqtail;

@@ -58,6 +58,11 @@ typedef struct {
     gc_p *allp;             /* array of nprocs Ps */
     gc_m *m0;               /* the M inside run(), or NULL */
     gc_m *timer_m;          /* under lock: the idle M sleeping until the next timer, or NULL */
+    /* sysmon */
+    gc_note sysmon_note;    /* sysmon sleeps here while every P is idle */
+    int32_t sysmon_wait;    /* atomic: 1 while sysmon sleeps on sysmon_note */
+    int32_t sysmon_running; /* under lock: a sysmon thread exists for this gen */
+    int64_t nretakes;       /* statistics: Ps retaken from Ms stuck in one G */
     /* statistics (relaxed atomics) */
     int64_t nsteals;
     int64_t nparks;

@@ -443,6 +443,8 @@ cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
     nmp.spinning = spinning
     nmp.nextp = pp
     note_wakeup(&nmp.park)
+    if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
+        note_wakeup(&sched.sysmon_note)     # a P went busy: watch it
 
 
 cdef gc_m *newm_locked() noexcept nogil:
@@ -713,9 +715,10 @@ cdef void run_timers() noexcept:
 cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     """mp's G is about to block in the runtime: give its P to another M if
     the P has work, else to the idle list (Go's entersyscallblock+handoffp)."""
-    cdef gc_p *pp = mp.p
-    mp.p = NULL
+    cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)   # sysmon may retake it too
     fetch_add_i32(&sched.nmblocked, 1)
+    if pp == NULL:
+        return
     if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
         startm(pp, 0)
         return
@@ -817,7 +820,7 @@ cdef void *findrunnable(gc_m *mp) noexcept nogil:
                     victim = &sched.allp[(start + i) % n]
                     if victim == pp:
                         continue
-                    gp = runq_steal(pp, victim, k == 3 and victim.status == P_SYSCALL)
+                    gp = runq_steal(pp, victim, k == 3 and (victim.status == P_SYSCALL or ld_rlx_i32(&victim.stuck)))
                     if gp != NULL:
                         add_rlx_i64(&sched.nsteals, 1)
                         resetspinning(mp)
@@ -866,6 +869,131 @@ cdef bint any_work() noexcept nogil:
     return 0
 
 
+# ---------------------------------------------------------------- sysmon
+#
+# The monitor thread (Go's sysmon). A goroutine can hold its M for a long
+# time without returning to the scheduler: a blocking library call in a sync
+# goroutine (time.sleep, socket.recv, requests.get), or in an async one, or
+# a long computation. sysmon watches every busy P's schedtick; if it has not
+# moved for RETAKE_NS while Gs wait behind it (in its queue or the global
+# one), the P is "stuck":
+#   * on GIL builds sysmon takes the GIL (the stuck M is then necessarily in
+#     a GIL-released call, or waiting for the GIL, and touches its P only
+#     with the GIL held), takes the P from the M (xchg on mp.p, the same word
+#     entersyscall_block uses) and hands it to another M: Go's retake. The
+#     stuck M finds itself without a P when its G returns to the scheduler
+#     and goes looking for one like any idle M.
+#   * everywhere it marks the P stuck (thieves may then take its runnext as
+#     well as its ring) and wakes an M to steal: this is all free-threaded
+#     builds get, where no lock stands for "the M is not touching its P".
+# It sleeps 20 us after finding work to do, doubling to 10 ms while nothing
+# is stuck, and blocks on a note while every P is idle: an idle runtime
+# costs no wake-ups. Rejected: a timer signal to preempt Python code (the
+# interpreter has no safe point we could use from a signal handler).
+
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define GC_GIL_BUILD 0
+    #else
+    #define GC_GIL_BUILD 1
+    #endif
+    """
+    int GC_GIL_BUILD
+
+cdef int64_t RETAKE_NS = 1000000          # 1 ms inside one G with work waiting
+
+
+cdef void sysmon_main(void *arg) noexcept nogil:
+    cdef int64_t gen = <int64_t>arg
+    cdef int64_t delay_us = 20
+    cdef int64_t now
+    cdef int32_t i, nstuck
+    cdef gc_p *pp
+    cdef uint32_t t
+    gc_block_signals()
+    while True:
+        futex_sleep_us(delay_us)
+        if ld_acq_i32(&sched.stopping) or sched.gen != gen:
+            break
+        if ld_acq_i32(&sched.npidle) == sched.nprocs:
+            # nothing runs: sleep until startm hands a P to an M
+            note_clear(&sched.sysmon_note)
+            st_rel_i32(&sched.sysmon_wait, 1)
+            if ld_acq_i32(&sched.npidle) == sched.nprocs and not ld_acq_i32(&sched.stopping):
+                note_sleep(&sched.sysmon_note)
+            st_rel_i32(&sched.sysmon_wait, 0)
+            delay_us = 20
+            continue
+        now = nanotime()
+        nstuck = 0
+        for i in range(sched.nprocs):
+            pp = &sched.allp[i]
+            if pp.status != P_RUNNING:
+                st_rlx_i32(&pp.stuck, 0)
+                continue
+            t = ld_rlx_u32(&pp.schedtick)
+            if t != pp.sysmon_tick:
+                pp.sysmon_tick = t
+                pp.sysmon_when = now
+                st_rlx_i32(&pp.stuck, 0)
+                continue
+            if now - pp.sysmon_when < RETAKE_NS:
+                continue
+            if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0:
+                continue
+            nstuck += 1
+            st_rlx_i32(&pp.stuck, 1)
+            if GC_GIL_BUILD:
+                retake(pp, t)
+            wakep()
+        if nstuck:
+            delay_us = 20
+        elif delay_us < 10000:
+            delay_us *= 2
+    gc_mutex_lock(&sched.lock)
+    if sched.gen == gen:
+        sched.sysmon_running = 0
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
+    """GIL builds only. Take pp from its M, stuck in one G, and start it on
+    another M. Holding the GIL proves the stuck M is not using pp now."""
+    cdef gc_m *mp
+    with gil:
+        mp = <gc_m *>pp.m
+        if (mp != NULL and mp.curg != NULL and pp.status == P_RUNNING
+                and ld_rlx_u32(&pp.schedtick) == tick
+                and cas_ptr(<void **>&mp.p, <void *>pp, NULL)):
+            pp.m = NULL
+            pp.sysmon_tick = tick + 1        # a fresh start for the new owner
+            st_rlx_i32(&pp.stuck, 0)
+            add_rlx_i64(&sched.nretakes, 1)
+            startm(pp, 0)
+
+
+cdef void sysmon_start() noexcept:
+    """Requires GIL; the runtime is starting. One sysmon per generation."""
+    gc_mutex_lock(&sched.lock)
+    if sched.sysmon_running:
+        gc_mutex_unlock(&sched.lock)
+        return
+    sched.sysmon_running = 1
+    gc_mutex_unlock(&sched.lock)
+    st_rel_i32(&sched.sysmon_wait, 0)
+    if PyThread_start_new_thread(sysmon_main, <void *>sched.gen) == <unsigned long>(-1):
+        gc_mutex_lock(&sched.lock)
+        sched.sysmon_running = 0
+        gc_mutex_unlock(&sched.lock)
+
+
+cdef void sysmon_stop() noexcept nogil:
+    """Wake sysmon so it sees the runtime stopping (or a new generation)."""
+    if cas_i32(&sched.sysmon_wait, 1, 0):
+        note_wakeup(&sched.sysmon_note)
+
+
 # ---------------------------------------------------------------- the M loop
 
 cdef int schedule(gc_m *mp) except -1:
@@ -883,7 +1011,7 @@ cdef int schedule(gc_m *mp) except -1:
         if pp != NULL and timers_due():
             run_timers()
         if pp != NULL:
-            pp.schedtick += 1
+            st_rlx_u32(&pp.schedtick, pp.schedtick + 1)
             # fairness: every 61st G comes from the global queue
             if pp.schedtick % 61 == 0 and ld_rlx_u32(&sched.gq.size) != 0:
                 gc_mutex_lock(&sched.lock)
@@ -1085,6 +1213,7 @@ cdef void stop_the_world() noexcept:
     """Any thread. Ask every M to leave its loop (run() is ending)."""
     cdef gc_m *mp
     st_rel_i32(&sched.stopping, 1)
+    sysmon_stop()
     gc_mutex_lock(&sched.lock)
     mp = sched.midle
     while mp != NULL:
@@ -1174,7 +1303,9 @@ cdef int runtime_start(bint with_m0) except -1:
     if sched.maxmcount == 0:
         sched.maxmcount = 10000
     procresize(_gomaxprocs)
+    sched.sysmon_running = 0
     st_rel_i32(&sched.running, 1)
+    sysmon_start()
     return 0
 
 
@@ -1520,6 +1651,7 @@ def _sched_counters():
         "ps_idle": ld_acq_i32(&sched.npidle),
         "steals": ld_rlx_i64(&sched.nsteals),
         "parks": ld_rlx_i64(&sched.nparks),
+        "retakes": ld_rlx_i64(&sched.nretakes),
         "global_runq": ld_rlx_u32(&sched.gq.size),
         "running": ld_acq_i32(&sched.running),
         "runq_cap": GOCORE_RUNQ_CAP,

@@ -1,5 +1,5 @@
 # Extern declarations for csrc/gocore_runq.h: P, its local ring, the global queue.
-from libc.stdint cimport uint32_t, int32_t
+from libc.stdint cimport uint32_t, int32_t, int64_t
 from gocore._includes.futex cimport gc_mutex
 
 cdef extern from "gocore_runq.h" nogil:
@@ -12,6 +12,9 @@ cdef extern from "gocore_runq.h" nogil:
     ctypedef struct gc_p:
         int32_t id
         uint32_t schedtick
+        uint32_t sysmon_tick
+        int64_t sysmon_when
+        int32_t stuck
         int32_t status
         gc_p *link
         void *m

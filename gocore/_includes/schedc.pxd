@@ -41,6 +41,10 @@ cdef extern from "gocore_sched.h" nogil:
         gc_p *allp
         gc_m *m0
         gc_m *timer_m
+        gc_note sysmon_note
+        int32_t sysmon_wait
+        int32_t sysmon_running
+        int64_t nretakes
         int64_t nsteals
         int64_t nparks
     void gc_block_signals()
