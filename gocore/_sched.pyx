@@ -25,7 +25,7 @@ cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport uint32_t, int32_t, int64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 from gocore._includes.atomic cimport *
@@ -110,6 +110,7 @@ cdef object _panic = None           # Requires GIL: first exception escaping a g
 cdef G _main_g = None               # Requires GIL: run()'s main goroutine
 cdef object _thread_gs = threading.local()
 cdef object _panic_hook = None
+cdef object _panic_lock = threading.Lock()
 
 
 @cython.no_gc
@@ -146,15 +147,37 @@ cdef inline void allgs_remove(G gp) noexcept:
 
 
 def _all_goroutines():
-    """A snapshot list of every live G (Requires GIL)."""
+    """A snapshot list of every live G (Requires GIL). References are taken
+    under allglock into a C array and the list is built after unlocking:
+    nothing that may allocate or release runs under the lock."""
     cdef list out = []
     cdef PyObject *p
-    gc_mutex_lock(&allglock)
-    p = allgs_head
-    while p != NULL:
-        out.append(<object>p)       # list append may not allocate under a lock; see below
-        p = (<G>p).allnext
-    gc_mutex_unlock(&allglock)
+    cdef PyObject **snap = NULL
+    cdef Py_ssize_t n = 0, cap = 0, i
+    while True:
+        gc_mutex_lock(&allglock)
+        n = 0
+        p = allgs_head
+        while p != NULL and n < cap:
+            Py_INCREF(<object>p)
+            snap[n] = p
+            n += 1
+            p = (<G>p).allnext
+        gc_mutex_unlock(&allglock)
+        if p == NULL:
+            break
+        # the array was too small: drop what we took and retry with more room
+        for i in range(n):
+            Py_DECREF(<object>snap[i])
+        cap = cap * 2 + 1024
+        free(snap)
+        snap = <PyObject **>malloc(cap * sizeof(PyObject *))
+        if snap == NULL:
+            raise MemoryError()
+    for i in range(n):
+        out.append(<object>snap[i])
+        Py_DECREF(<object>snap[i])
+    free(snap)
     return out
 
 
@@ -1187,8 +1210,9 @@ cdef void record_panic(object exc, G gp) noexcept:
         except BaseException:
             pass
         return
-    if _panic is None:
-        _panic = exc
+    with _panic_lock:                    # Ms may panic at once on free-threaded builds
+        if _panic is None:
+            _panic = exc
     stop_the_world()
 
 
