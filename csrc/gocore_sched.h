@@ -23,7 +23,7 @@ typedef struct gc_m {
     gc_p *p;                /* the P it holds, or NULL */
     void *curg;             /* borrowed: the G running on this M */
     int64_t gen;            /* sched.gen when started; an M of an older run() exits */
-    int64_t g_started_ns;   /* nanotime() when curg was last resumed; 0 when idle (read by sysmon) */
+    int64_t nparks;         /* statistics, owner only (read racily): Gs parked on this M */
     /* set by the M that wakes this one, read by it after note_sleep returns */
     gc_p *nextp;
     gc_note park;
@@ -63,6 +63,7 @@ typedef struct {
     int32_t sysmon_wait;    /* atomic: 1 while sysmon sleeps on sysmon_note */
     int32_t sysmon_running; /* under lock: a sysmon thread exists for this gen */
     int64_t nretakes;       /* statistics: Ps retaken from Ms stuck in one G */
+    int64_t nhandoffs;      /* statistics: Ps handed off by blocking calls */
     /* statistics (relaxed atomics) */
     int64_t nsteals;
     int64_t nparks;

@@ -30,13 +30,14 @@ from gocore._sched import (
     num_goroutine,
     run,
     set_panic_hook,
+    stats,
 )
 
 from gocore import context  # noqa: E402  (Go's context package)
 from gocore._debug import dump_goroutines  # noqa: E402
 
 __all__ = [
-    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "dump_goroutines",
+    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "dump_goroutines", "stats",
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
     "DeadlockError", "ChanClosedError", "context",

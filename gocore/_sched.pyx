@@ -742,6 +742,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     fetch_add_i32(&sched.nmblocked, 1)
     if pp == NULL:
         return
+    add_rlx_i64(&sched.nhandoffs, 1)
     if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
         startm(pp, 0)
         return
@@ -1083,6 +1084,7 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
                     gc_mutex_unlock(&sched.lock)
                     return
                 Py_INCREF(gp)              # the parked state's reference
+                mp.nparks += 1
                 st_rel_i32(&gp.status, G_WAITING)
                 if gp.unlockf != NULL:
                     gp.unlockf(gp.unlockarg)
@@ -1665,6 +1667,16 @@ cdef object make_unraisable(object exc, G gp):
 
 def _sched_counters():
     """Counters for tests and stats(): a dict (racy snapshot)."""
+    cdef int64_t mparks = 0
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = sched.allm
+    while mp != NULL:
+        mparks += mp.nparks
+        mp = mp.alllink
+    if sched.m0 != NULL:
+        mparks += sched.m0.nparks
+    gc_mutex_unlock(&sched.lock)
     return {
         "goroutines": ld_acq_i64(&sched.ngoroutines),
         "ms": sched.mcount,
@@ -1674,8 +1686,11 @@ def _sched_counters():
         "ps": sched.nprocs,
         "ps_idle": ld_acq_i32(&sched.npidle),
         "steals": ld_rlx_i64(&sched.nsteals),
-        "parks": ld_rlx_i64(&sched.nparks),
+        "parks": ld_rlx_i64(&sched.nparks) + mparks,
         "retakes": ld_rlx_i64(&sched.nretakes),
+        "handoffs": ld_rlx_i64(&sched.nhandoffs),
+        "goroutines_created": ld_rlx_i64(&sched.goidgen),
+        "timers": ld_acq_i32(&timers.len),
         "global_runq": ld_rlx_u32(&sched.gq.size),
         "running": ld_acq_i32(&sched.running),
         "runq_cap": GOCORE_RUNQ_CAP,
@@ -1720,3 +1735,24 @@ def _goroutine_info():
                     gp.thread_ident, gc_tls_g == <PyObject *>gp))
     out.sort(key=lambda t: t[0])
     return out
+
+
+def stats():
+    """Runtime counters (a racy snapshot; cheap to read, never slows the
+    runtime down): goroutines created and alive, parks, steals, hand-offs
+    of Ps by blocking calls, retakes by sysmon, Ms and Ps, pending timers."""
+    c = _sched_counters()
+    return {
+        "goroutines_created": c["goroutines_created"],
+        "goroutines_alive": num_goroutine(),
+        "parks": c["parks"],
+        "steals": c["steals"],
+        "handoffs": c["handoffs"],
+        "retakes": c["retakes"],
+        "threads_m": c["ms"],
+        "threads_idle": c["ms_idle"],
+        "procs": c["ps"],
+        "procs_idle": c["ps_idle"],
+        "timers": c["timers"],
+        "global_runq": c["global_runq"],
+    }

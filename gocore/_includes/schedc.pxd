@@ -12,7 +12,7 @@ cdef extern from "gocore_sched.h" nogil:
         gc_p *p
         void *curg
         int64_t gen
-        int64_t g_started_ns
+        int64_t nparks
         gc_p *nextp
         gc_note park
         gc_m *schedlink
@@ -45,6 +45,7 @@ cdef extern from "gocore_sched.h" nogil:
         int32_t sysmon_wait
         int32_t sysmon_running
         int64_t nretakes
+        int64_t nhandoffs
         int64_t nsteals
         int64_t nparks
     void gc_block_signals()
