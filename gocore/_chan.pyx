@@ -403,35 +403,39 @@ cdef extern from *:
     #define GC_OP_CACHE 1
     #endif
     #define GC_OP_SLOTS 4
-    static PyObject *gc_op_cache[GC_OP_SLOTS];
-    static unsigned gc_op_next;
-    /* a cached op nobody else references, or NULL */
-    static inline PyObject *gc_op_cache_get(void) {
+    typedef struct { PyObject *slot[GC_OP_SLOTS]; unsigned next; } gc_objcache;
+    static gc_objcache gc_op_cache, gc_sel_cache;   /* _ChanOp and _Select objects */
+    /* a cached object nobody else references, or NULL */
+    static inline PyObject *gc_cache_get(gc_objcache *c) {
         for (int i = 0; i < GC_OP_SLOTS; i++) {
-            PyObject *o = gc_op_cache[i];
+            PyObject *o = c->slot[i];
             if (o != NULL && Py_REFCNT(o) == 1) return o;
         }
         return NULL;
     }
-    /* remember a new op (one reference for the cache); returns the evicted one */
-    static inline PyObject *gc_op_cache_put(PyObject *o) {
-        unsigned i = gc_op_next++ % GC_OP_SLOTS;
-        PyObject *old = gc_op_cache[i];
+    /* remember a new object (one reference for the cache); returns the evicted one */
+    static inline PyObject *gc_cache_put(gc_objcache *c, PyObject *o) {
+        unsigned i = c->next++ % GC_OP_SLOTS;
+        PyObject *old = c->slot[i];
         Py_INCREF(o);
-        gc_op_cache[i] = o;
+        c->slot[i] = o;
         return old;
     }
     """
+    ctypedef struct gc_objcache:
+        pass
     int GC_OP_CACHE
-    PyObject *gc_op_cache_get()
-    PyObject *gc_op_cache_put(PyObject *o)
+    gc_objcache gc_op_cache
+    gc_objcache gc_sel_cache
+    PyObject *gc_cache_get(gc_objcache *c)
+    PyObject *gc_cache_put(gc_objcache *c, PyObject *o)
 
 
 cdef inline _ChanOp new_op(Chan c, int mode, object value):
     cdef _ChanOp op
     cdef PyObject *o = NULL
     if GC_OP_CACHE:
-        o = gc_op_cache_get()
+        o = gc_cache_get(&gc_op_cache)
     if o != NULL:
         op = <_ChanOp>o
         op.state = 0
@@ -439,7 +443,7 @@ cdef inline _ChanOp new_op(Chan c, int mode, object value):
     else:
         op = _ChanOp.__new__(_ChanOp)
         if GC_OP_CACHE:
-            Py_XDECREF(gc_op_cache_put(<PyObject *>op))
+            Py_XDECREF(gc_cache_put(&gc_op_cache, <PyObject *>op))
     op.c = c
     op.mode = mode
     op.value = value
@@ -779,6 +783,35 @@ cdef class _Select:
         out[0] = <PyObject *>res
         return 0
 
+    cdef void compute_lockorder(self) noexcept:
+        """The distinct non-nil channels by address (insertion sort: selects
+        are small), and their locks in that order."""
+        cdef int32_t i, j, k, ndistinct = 0
+        cdef PyObject *c
+        cdef bint dup
+        for i in range(self.ncases):
+            c = self.cs[i].c
+            if (<Chan>c).is_nil:
+                continue
+            dup = False
+            for j in range(ndistinct):
+                if self.cs[self.lockorder[j]].c == c:
+                    dup = True
+                    break
+            if dup:
+                continue
+            k = ndistinct
+            while k > 0 and <size_t>self.cs[self.lockorder[k - 1]].c > <size_t>c:
+                self.lockorder[k] = self.lockorder[k - 1]
+                k -= 1
+            self.lockorder[k] = i
+            ndistinct += 1
+        self.nlocks = ndistinct
+        for i in range(ndistinct):
+            self.locks[i] = &(<Chan>self.cs[self.lockorder[i]].c).lock
+        self.lockset.locks = self.locks
+        self.lockset.n = ndistinct
+
     cdef inline void lock_all(self) noexcept:
         cdef int32_t i
         for i in range(self.nlocks):
@@ -804,6 +837,35 @@ cdef class _Select:
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
             j = fastrand_n(i + 1)
             t = order[i]; order[i] = order[j]; order[j] = t
+        # Optimistic pass (crossbeam's idea): try each case under its own
+        # channel's lock, in the random order. A case found ready completes
+        # at that instant, exactly as it would under all the locks, and the
+        # common ready select takes one lock instead of all of them.
+        for k in range(n):
+            i = order[k]
+            if i == self.default_index:
+                continue
+            c = <Chan>self.cs[i].c
+            if c.is_nil:
+                continue
+            chan_lock(c)
+            if self.cs[i].kind == CASE_SEND:
+                if try_send_locked(c, <object>self.cs[i].v) == 1:
+                    self.result = (i, None)
+                    return 0
+            else:
+                v = NULL
+                if try_recv_locked(c, &v) == 1:
+                    self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
+                    return 0
+            chan_unlock(c)
+        if self.default_index >= 0:
+            self.result = (self.default_index, None)
+            return 0
+        # Nothing ready: lock every channel (address order) and poll again,
+        # since a case may have become ready meanwhile; then enqueue.
+        if self.nlocks < 0:
+            self.compute_lockorder()
         self.lock_all()
         for k in range(n):
             i = order[k]
@@ -821,10 +883,6 @@ cdef class _Select:
                 if try_recv_locked_sel(self, c, &v) == 1:
                     self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
                     return 0
-        if self.default_index >= 0:
-            self.unlock_all()
-            self.result = (self.default_index, None)
-            return 0
         # pass 2: enqueue on every case's channel, then park
         if self.suspect:
             self.unlock_all()
@@ -1077,13 +1135,26 @@ cdef inline int32_t case_kind(object f, PyObject **chan) noexcept:
 
 cdef _Select build_select(tuple cases):
     """Parse select's cases; raise TypeError at once for a malformed one."""
-    cdef _Select s = _Select.__new__(_Select)
+    cdef _Select s
+    cdef PyObject *o = NULL
     cdef Py_ssize_t n = len(cases)
     cdef int32_t i, j, k, ndistinct, kind
     cdef PyObject *c
     cdef PyObject *item
     cdef char *block
     cdef bint dup
+    if GC_OP_CACHE:
+        o = gc_cache_get(&gc_sel_cache)
+    if o != NULL:
+        s = <_Select>o                 # reuse: a finished select nobody holds
+        if s.heap != NULL:
+            free(s.heap)
+            s.heap = NULL
+        s.suspect = 0
+    else:
+        s = _Select.__new__(_Select)
+        if GC_OP_CACHE:
+            Py_XDECREF(gc_cache_put(&gc_sel_cache, <PyObject *>s))
     s.cases = cases
     s.ncases = <int32_t>n
     s.default_index = -1
@@ -1139,30 +1210,7 @@ cdef _Select build_select(tuple cases):
             s.cs[i].kind = CASE_RECV
             continue
         raise TypeError(f"select(): a case is ch.recv, ch.recv_ok, (ch.send, value) or default, got {case!r}")
-    # lock order: distinct non-nil channels by address (insertion sort: selects are small)
-    ndistinct = 0
-    for i in range(n):
-        c = s.cs[i].c
-        if (<Chan>c).is_nil:
-            continue
-        dup = False
-        for j in range(ndistinct):
-            if s.cs[s.lockorder[j]].c == c:
-                dup = True
-                break
-        if dup:
-            continue
-        k = ndistinct
-        while k > 0 and <size_t>s.cs[s.lockorder[k - 1]].c > <size_t>c:
-            s.lockorder[k] = s.lockorder[k - 1]
-            k -= 1
-        s.lockorder[k] = i
-        ndistinct += 1
-    s.nlocks = ndistinct
-    for i in range(ndistinct):
-        s.locks[i] = &(<Chan>s.cs[s.lockorder[i]].c).lock
-    s.lockset.locks = s.locks
-    s.lockset.n = ndistinct
+    s.nlocks = -1                 # lock order computed only if the select must wait
     return s
 
 
