@@ -361,17 +361,35 @@ def _deadlock_error():
     return DeadlockError("all goroutines are asleep - deadlock!")
 
 
+cdef object _threading_wait_codes = None
+
 cdef Py_ssize_t plain_threads_running() except -1:
     """Requires GIL. Python threads other than main that are alive and not
-    parked inside gocore (Ms never appear in threading.enumerate() unless as
-    dummy threads, which are skipped)."""
+    asleep: neither parked inside gocore nor waiting in a threading
+    primitive (Condition/Event/Queue waits, Thread.join, Semaphore) - those
+    can only be woken by a running thread, or by their own timeout (a
+    threading.Timer), which deadlock detection does not wait for. Ms never
+    appear in threading.enumerate() unless as dummy threads, which are
+    skipped."""
+    global _threading_wait_codes
     cdef Py_ssize_t n = 0
+    if _threading_wait_codes is None:
+        codes = set()
+        for fn in (threading.Condition.wait, threading.Thread._wait_for_tstate_lock,
+                   threading.Semaphore.acquire, threading.Barrier.wait):
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                codes.add(code)
+        _threading_wait_codes = frozenset(codes)
     main = threading.main_thread()
+    frames = sys._current_frames()
     for t in threading.enumerate():
-        if t is main or isinstance(t, threading._DummyThread):
+        if t is main or isinstance(t, threading._DummyThread) or not t.is_alive():
             continue
-        if t.is_alive():
-            n += 1
+        f = frames.get(t.ident)
+        if f is not None and f.f_code in _threading_wait_codes:
+            continue
+        n += 1
     return n - ld_acq_i32(&nthreadparked)
 
 
@@ -1048,6 +1066,10 @@ cdef int schedule(gc_m *mp) except -1:
                 gp = findrunnable(mp)
             if gp == NULL:
                 continue
+            if mp.spinning:
+                # found work: stop spinning, and if it was the last spinner,
+                # wake another M for what may be left (Go's resetspinning)
+                resetspinning(mp)
             if gp == TIMERS_DUE:
                 run_timers()
                 continue
@@ -1133,9 +1155,11 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         res = gp.fn(*gp.args, **gp.kwargs)
     except BaseException as e:
         exc = e
+    if exc is None and res is not None and not PyCoro_CheckExact(res) and hasattr(type(res), "__await__"):
+        res = _await_it(res)          # go(ch.send, v): a gocore awaitable, not a coroutine
     if exc is None and PyCoro_CheckExact(res):
-        # a plain callable that returned a coroutine (go(lambda: worker(i))):
-        # run the coroutine as a lightweight goroutine from here on
+        # a plain callable that returned a coroutine (go(lambda: worker(i)),
+        # go(ch.send, v)): run it as a lightweight goroutine from here on
         gp.kind = G_ASYNC
         gp.fn = None
         gp.coro = res
@@ -1425,6 +1449,14 @@ go_def.ml_doc = (b"go(fn, *args, **kwargs)\n--\n\n"
 go = PyCFunction_NewEx(&go_def, None, __name__)
 
 
+# A native (interpreted) coroutine that awaits any awaitable: go(ch.send, v)
+# and other callables returning a gocore awaitable run through it. Built with
+# exec because a Cython `async def` is not a native coroutine.
+_ns = {}
+exec("async def await_it(aw):\n    return await aw\n", _ns)
+cdef object _await_it = _ns["await_it"]
+del _ns
+
 cdef object _iscoroutinefunction = None
 
 cdef extern from *:
@@ -1494,11 +1526,15 @@ def run(fn, *args, **kwargs):
     global _main_g, _main_result, _panic, gc_tls_m
     cdef G gp
     cdef gc_m *m0
+    if ld_acq_i32(&sched.running) and _main_g is None and num_goroutine() == 1:
+        # the runtime started in the background by go() or a timer, and
+        # nothing is left running on it: stop it, run() starts afresh
+        teardown(NULL)
     if ld_acq_i32(&sched.running):
         if _main_g is not None:
             raise RuntimeError("gocore.run() is already running: run() cannot be nested")
         raise RuntimeError("gocore's runtime is already running in the background "
-                           "(started by go() outside run()); call run() before any go()")
+                           "(started by go() outside run()) with goroutines alive; call run() before any go()")
     if PyCoro_CheckExact(fn):
         if args or kwargs:
             raise TypeError("run(coroutine) takes no extra arguments")
@@ -1571,11 +1607,12 @@ cdef void teardown(gc_m *m0) except *:
     cdef void *q
     cdef int32_t i
     stop_the_world()
-    m0.p = NULL
     set_maing(None)
-    gc_mutex_lock(&sched.lock)
-    sched.mcount -= 1
-    gc_mutex_unlock(&sched.lock)
+    if m0 != NULL:
+        m0.p = NULL
+        gc_mutex_lock(&sched.lock)
+        sched.mcount -= 1
+        gc_mutex_unlock(&sched.lock)
     # Sync goroutines parked in gocore wake with GoroutineExit.
     for gp in _all_goroutines():
         if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:
@@ -1621,6 +1658,25 @@ cdef void teardown(gc_m *m0) except *:
     for gp in _all_goroutines():
         close_goroutine(gp)
     del held
+    drop_timers()
+
+
+cdef void drop_timers() noexcept:
+    """Requires GIL; runtime stopped. Timers die with the program's run, as
+    in Go: forgotten Tickers (tick()) and Timers are dropped. Sleeping
+    goroutines removed theirs when they were closed."""
+    cdef gc_timer *t
+    owners = []
+    while True:
+        timer_lock()
+        t = timers_pop_due(&timers, GC_NEVER)
+        timer_unlock()
+        if t == NULL:
+            break
+        if t.kind == TK_PYOBJ:
+            owners.append(<object>t.arg)
+            Py_DECREF(<object>t.arg)         # the heap's reference: `owners` holds it now
+    del owners
 
 
 cdef void close_goroutine(G gp) noexcept:

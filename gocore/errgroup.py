@@ -111,20 +111,35 @@ class ErrGroup:
                     self._finish()
             _go(run_async)
         else:
-            def run_sync() -> None:
+            def run_sync() -> Any:
+                release = tokens is not None
                 try:
                     if tokens is not None and not preacquired:
                         tokens.blocking_send(None)
-                    try:
-                        fn(*args, **kwargs)
-                    finally:
-                        if tokens is not None:
-                            tokens.try_recv()
+                    r = fn(*args, **kwargs)
+                    if hasattr(type(r), "__await__"):
+                        # fn returned an awaitable (g.go(ch.recv)): hand go()
+                        # a coroutine that awaits it, run as a lightweight goroutine
+                        release = False
+                        return self._await_result(r, tokens)
                 except Exception as e:
                     self._record(e)
                 finally:
-                    self._finish()
+                    if release:
+                        tokens.try_recv()
+                self._finish()
+                return None
             _go(run_sync)
+
+    async def _await_result(self, aw: Any, tokens: Chan | None) -> None:
+        try:
+            await aw
+        except Exception as e:
+            self._record(e)
+        finally:
+            if tokens is not None:
+                tokens.try_recv()
+            self._finish()
 
     async def wait(self) -> None:
         """Wait for every goroutine of the group, then re-raise the first
