@@ -21,6 +21,7 @@ from gocore._chan import (
     nilchan,
     select,
 )
+from gocore._sync import Mutex, Once, RWMutex, Semaphore, WaitGroup
 from gocore._time import Ticker, Timer, after, after_func, sleep, tick
 from gocore._sched import (
     DeadlockError,
@@ -40,5 +41,6 @@ __all__ = [
     "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "dump_goroutines", "stats",
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
+    "WaitGroup", "Mutex", "RWMutex", "Once", "Semaphore",
     "DeadlockError", "ChanClosedError", "context",
 ]

@@ -110,6 +110,7 @@ cdef class G:
     # written by the claimer, read by the G after it wakes
     cdef int32_t wake_flags
     cdef int32_t deadlock_strikes   # consecutive WAKE_DEADLOCK wake-ups (main only)
+    cdef int32_t counted_blocked    # its M is counted in sched.nmblocked until goready
     # THREAD and SYNC kinds sleep here while parked
     cdef gc_note note
     # under allglock: sched's list of live Gs (the list owns a reference)

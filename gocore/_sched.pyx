@@ -253,6 +253,11 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     st_rel_i32(&gp.status, G_WAITING)
     if gp.kind == G_THREAD and not gp.is_main:
         fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
+    if mp != NULL and mp.p != NULL:
+        # the M sleeps in the runtime: checkdead counts it asleep until the
+        # goready that wakes it (counting before unlockf: no waker can come first)
+        gp.counted_blocked = 1
+        fetch_add_i32(&sched.nmblocked, 1)
     if unlockf != NULL:
         unlockf(arg)
     add_rlx_i64(&sched.nparks, 1)
@@ -293,6 +298,9 @@ cdef void goready(G gp) noexcept:
     if gp.kind != G_ASYNC:
         if gp.kind == G_THREAD and not gp.is_main:
             fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on
+        if gp.counted_blocked:
+            gp.counted_blocked = 0
+            fetch_add_i32(&sched.nmblocked, -1)
         st_rel_i32(&gp.status, G_RUNNING)
         note_wakeup(&gp.note)
         return
@@ -347,6 +355,8 @@ cdef int deadlock_suspect(G gp) except -1:
     if gp.deadlock_strikes == 0:
         return 0
     gp.deadlock_strikes = 0
+    if not sched_quiet(1 if gc_tls_m != NULL else 0):
+        return 0         # goroutines became runnable meanwhile: not a deadlock
     if plain_threads_running() > 0:
         gc_mutex_lock(&sched.lock)
         deadlock_backoff = min(max(deadlock_backoff * 2, 1000000), 100000000)
@@ -359,6 +369,25 @@ cdef int deadlock_suspect(G gp) except -1:
 
 def _deadlock_error():
     return DeadlockError("all goroutines are asleep - deadlock!")
+
+
+cdef bint sched_quiet(int32_t self_running) noexcept:
+    """checkdead's conditions, re-checked by the woken main goroutine: at
+    most self_running Ms running (the caller's own), nothing runnable, no
+    timer pending."""
+    cdef int32_t running, i
+    cdef bint quiet = 1
+    gc_mutex_lock(&sched.lock)
+    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
+    if running > self_running or sched.gq.size != 0 or ld_acq_i32(&timers.len) > 0:
+        quiet = 0
+    else:
+        for i in range(sched.nprocs):
+            if not runq_empty(&sched.allp[i]):
+                quiet = 0
+                break
+    gc_mutex_unlock(&sched.lock)
+    return quiet
 
 
 cdef object _threading_wait_codes = None
@@ -757,7 +786,6 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     """mp's G is about to block in the runtime: give its P to another M if
     the P has work, else to the idle list (Go's entersyscallblock+handoffp)."""
     cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)   # sysmon may retake it too
-    fetch_add_i32(&sched.nmblocked, 1)
     if pp == NULL:
         return
     add_rlx_i64(&sched.nhandoffs, 1)
@@ -774,7 +802,6 @@ cdef void exitsyscall(gc_m *mp) noexcept nogil:
     (Go's exitsyscall; the G is locked to this M, so the M waits for a P
     rather than queueing the G)."""
     cdef gc_p *pp
-    fetch_add_i32(&sched.nmblocked, -1)
     while True:
         gc_mutex_lock(&sched.lock)
         pp = pidleget()
@@ -1073,7 +1100,24 @@ cdef int schedule(gc_m *mp) except -1:
             if gp == TIMERS_DUE:
                 run_timers()
                 continue
+        if mp.is_m0 and (<G>gp).kind == G_SYNC and not (<G>gp).is_main:
+            # M0 is the thread inside run(): a sync goroutine would capture
+            # it (run() could not return while the function blocks), so M0
+            # lends its P to another M for it and goes looking for work
+            lend_p(mp, gp)
+            continue
         execute(mp, gp)
+
+
+cdef void lend_p(gc_m *mp, void *gptr) noexcept:
+    """Requires GIL; mp holds a P and owns gptr's queue reference. Put the G
+    in the P's runnext and hand the P to another (idle or new) M."""
+    cdef gc_p *pp = mp.p
+    runq_put(pp, gptr, 1, &sched.lock, &sched.gq)
+    if cas_ptr(<void **>&mp.p, <void *>pp, NULL):
+        pp.m = NULL
+        with nogil:
+            startm(pp, 0)
 
 
 cdef inline void execute(gc_m *mp, void *gptr) noexcept:
@@ -1613,12 +1657,21 @@ cdef void teardown(gc_m *m0) except *:
         gc_mutex_lock(&sched.lock)
         sched.mcount -= 1
         gc_mutex_unlock(&sched.lock)
-    # Sync goroutines parked in gocore wake with GoroutineExit.
+    # Sync goroutines parked in gocore wake with GoroutineExit; their
+    # finally blocks get up to 2 s to run before run() returns.
+    closing = []
     for gp in _all_goroutines():
         if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:
             if cas_u32(&gp.park_claim, 0, 1):
                 gp.wake_flags = WAKE_CLOSE
                 goready(gp)
+                closing.append(gp)
+    cdef int64_t unwind_deadline = nanotime() + 2000000000
+    while closing and nanotime() < unwind_deadline:
+        closing = [gp for gp in closing if ld_acq_i32(&gp.status) != G_DEAD]
+        if closing:
+            with nogil:
+                futex_sleep_us(500)
     # Wait until the other Ms have left their loops; an M inside a sync
     # goroutine's foreign call (time.sleep, socket...) is not waited for: it
     # exits on its own when the call returns (its gen is old by then).

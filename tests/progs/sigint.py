@@ -1,0 +1,41 @@
+"""Ctrl-C during run(). argv[1]:
+  busy  - goroutines parked on channels, main spinning on gosched();
+  idle  - every goroutine (main too) parked, waiting for a plain thread
+          that sleeps for long: every M idle.
+Each goroutine prints "finally <name>" when closed. Prints READY once set up."""
+import sys
+import threading
+import time
+
+import gocore
+from gocore import Chan, go, gosched, run
+
+mode = sys.argv[1]
+procs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+
+
+async def parked(i, c):
+    try:
+        await c.recv()
+    finally:
+        print(f"finally parked {i}", flush=True)
+
+
+async def main():
+    c = Chan()
+    for i in range(3):
+        go(parked, i, c)
+    for _ in range(100):
+        await gosched()
+    print("READY", flush=True)
+    if mode == "busy":
+        while True:
+            await gosched()
+    else:
+        ext = Chan()
+        threading.Thread(target=lambda: (time.sleep(60), ext.blocking_send(1)), daemon=True).start()
+        await ext.recv()
+
+
+gocore.gomaxprocs(procs)
+run(main)

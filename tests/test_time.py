@@ -1,0 +1,306 @@
+"""Timers: sleep, after, tick, Timer, Ticker, after_func (Go's time package).
+
+Time values are time.monotonic() floats taken when the timer fires."""
+import threading
+import time
+
+import pytest
+
+import gocore
+from gocore import Chan, Ticker, Timer, after, after_func, go, select, sleep, tick
+from conftest import settle
+
+
+@pytest.mark.timeout(10)
+def test_sleep_waits_at_least_d(rt):
+    """time.Sleep(d) returns after at least d."""
+    async def main():
+        t = time.monotonic()
+        await sleep(0.05)
+        return time.monotonic() - t
+    dt = rt.run(main)
+    assert 0.05 <= dt < 1.0
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("d", [0, -1, -0.5])
+def test_sleep_non_positive_returns_at_once(rt, d):
+    """Go: Sleep with d <= 0 returns immediately."""
+    async def main():
+        t = time.monotonic()
+        await sleep(d)
+        return time.monotonic() - t
+    assert rt.run(main) < 0.05
+
+
+@pytest.mark.timeout(10)
+def test_many_sleepers_wake_in_deadline_order(rt):
+    """Timers fire in deadline order, whatever order they were set in."""
+    async def main():
+        out = Chan(50)
+
+        async def s(i):
+            await sleep(0.01 + i * 0.004)
+            await out.send(i)
+        for i in reversed(range(20)):
+            go(s, i)
+        return [await out.recv() for _ in range(20)]
+    assert rt.run(main) == list(range(20))
+
+
+@pytest.mark.timeout(15)
+def test_ten_thousand_sleepers(rt):
+    """No thread per timer: 10,000 goroutines sleeping at once all wake."""
+    async def main():
+        done = Chan(10000)
+
+        async def s():
+            await sleep(0.05)
+            await done.send(1)
+        for _ in range(10000):
+            go(s)
+        n = 0
+        for _ in range(10000):
+            n += await done.recv()
+        return n, threading.active_count()
+    n, threads = rt.run(main)
+    assert n == 10000
+    assert threads < 50
+
+
+@pytest.mark.timeout(10)
+def test_after_sends_monotonic_time(rt):
+    """time.After(d) delivers the time it fired (here: time.monotonic())."""
+    async def main():
+        t0 = time.monotonic()
+        v = await after(0.03).recv()
+        return t0, v, time.monotonic()
+    t0, v, t1 = rt.run(main)
+    assert isinstance(v, float)
+    assert t0 + 0.03 <= v <= t1
+
+
+@pytest.mark.timeout(10)
+def test_select_timeout_composes(rt):
+    """select { case <-ch: ...; case <-time.After(d): timeout }"""
+    async def main():
+        ch = Chan()
+        t = time.monotonic()
+        i, _ = await select(ch.recv, after(0.05).recv)
+        return i, time.monotonic() - t
+    i, dt = rt.run(main)
+    assert i == 1 and 0.05 <= dt < 1.0
+
+
+@pytest.mark.timeout(10)
+def test_timer_stop_before_fire(rt):
+    """Timer.Stop reports whether it stopped a pending timer; a stopped
+    timer never fires."""
+    async def main():
+        t = Timer(0.05)
+        first = t.stop()
+        second = t.stop()
+        await sleep(0.1)
+        return first, second, t.c.try_recv()
+    assert rt.run(main) == (True, False, None)
+
+
+@pytest.mark.timeout(10)
+def test_timer_stop_after_fire_is_false(rt):
+    async def main():
+        t = Timer(0.01)
+        v = await t.c.recv()
+        return isinstance(v, float), t.stop()
+    assert rt.run(main) == (True, False)
+
+
+@pytest.mark.timeout(10)
+def test_timer_reset(rt):
+    """Reset moves the deadline; it returns whether the timer was pending."""
+    async def main():
+        t = Timer(10)
+        was = t.reset(0.02)
+        t0 = time.monotonic()
+        await t.c.recv()
+        dt = time.monotonic() - t0
+        again = t.reset(0.01)          # fired already: not pending
+        await t.c.recv()
+        return was, again, dt
+    was, again, dt = rt.run(main)
+    assert was is True and again is False and dt < 5
+
+
+@pytest.mark.timeout(10)
+def test_ticker_ticks_and_stops(rt):
+    async def main():
+        tk = Ticker(0.01)
+        times = [await tk.c.recv() for _ in range(5)]
+        tk.stop()
+        await sleep(0.05)
+        late = tk.c.try_recv()        # at most one tick buffered before stop
+        await sleep(0.05)
+        return times, late, tk.c.try_recv()
+    times, late, after_stop = rt.run(main)
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert after_stop is None
+
+
+@pytest.mark.timeout(10)
+def test_ticker_drops_ticks_for_slow_receiver(rt):
+    """Go: the ticker's channel holds one tick; a slow receiver misses the
+    others instead of getting a burst."""
+    async def main():
+        tk = Ticker(0.005)
+        await sleep(0.1)               # ~20 ticks due, receiver absent
+        got = 0
+        while tk.c.try_recv() is not None:
+            got += 1
+        tk.stop()
+        return got
+    assert rt.run(main) == 1
+
+
+@pytest.mark.timeout(10)
+def test_ticker_reset(rt):
+    async def main():
+        tk = Ticker(10)
+        tk.reset(0.01)
+        v = await tk.c.recv()
+        tk.stop()
+        return v
+    assert isinstance(rt.run(main), float)
+
+
+@pytest.mark.timeout(10)
+def test_tick(rt):
+    async def main():
+        c = tick(0.01)
+        return [await c.recv() for _ in range(3)]
+    assert len(rt.run(main)) == 3
+
+
+@pytest.mark.timeout(10)
+def test_after_func_runs_in_own_goroutine(rt):
+    async def main():
+        out = Chan(1)
+        t = after_func(0.01, lambda: out.try_send("fired"))
+        return isinstance(t, Timer), await out.recv()
+    assert rt.run(main) == (True, "fired")
+
+
+@pytest.mark.timeout(10)
+def test_after_func_stopped_never_runs(rt):
+    async def main():
+        out = Chan(1)
+        t = after_func(0.03, lambda: out.try_send("fired"))
+        stopped = t.stop()
+        await sleep(0.08)
+        return stopped, out.try_recv()
+    assert rt.run(main) == (True, None)
+
+
+@pytest.mark.timeout(10)
+def test_huge_duration_neither_fires_nor_overflows(rt):
+    async def main():
+        t = Timer(1e9)
+        i, _ = await select(t.c.recv, after(0.02).recv)
+        stopped = t.stop()
+        return i, stopped
+    assert rt.run(main) == (1, True)
+
+
+@pytest.mark.timeout(10)
+def test_timer_channel_from_a_plain_thread():
+    """Timer.c works with blocking_recv from a thread (no run())."""
+    out = []
+
+    def th():
+        out.append(after(0.02).blocking_recv())
+    t = threading.Thread(target=th)
+    t.start()
+    t.join(5)
+    assert len(out) == 1 and isinstance(out[0], float)
+
+
+@pytest.mark.timeout(10)
+def test_sleeping_goroutine_is_not_a_deadlock(rt):
+    """A pending timer means a goroutine can still make progress."""
+    async def main():
+        ch = Chan()
+
+        async def later():
+            await sleep(0.1)
+            await ch.send("late")
+        go(later)
+        return await ch.recv()
+    assert rt.run(main) == "late"
+
+
+@pytest.mark.timeout(10)
+def test_sleep_closed_at_teardown(rt):
+    """A goroutine sleeping when main returns is closed (finally runs) and
+    its timer is removed."""
+    log = []
+
+    async def sleeper():
+        try:
+            await sleep(100)
+        finally:
+            log.append("closed")
+
+    async def main():
+        go(sleeper)
+        await settle()
+    rt.run(main)
+    assert log == ["closed"]
+    assert gocore.stats()["timers"] == 0
+
+
+@pytest.mark.timeout(10)
+def test_sleep_outside_goroutine_raises():
+    async def coro():
+        await sleep(0.01)
+    with pytest.raises(RuntimeError, match="outside a gocore goroutine"):
+        coro().send(None)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("bad", ["1", None, [1], True])
+def test_bad_durations(bad):
+    with pytest.raises(TypeError, match="duration"):
+        sleep(bad)
+    with pytest.raises(TypeError, match="duration"):
+        Timer(bad)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("d", [0, -1])
+def test_ticker_non_positive_raises(d):
+    with pytest.raises(ValueError, match="non-positive interval"):
+        Ticker(d)
+    with pytest.raises(ValueError, match="non-positive interval"):
+        tick(d)
+
+
+@pytest.mark.timeout(10)
+def test_ticker_reset_non_positive_raises(rt):
+    async def main():
+        tk = Ticker(1)
+        try:
+            with pytest.raises(ValueError, match="non-positive interval"):
+                tk.reset(0)
+        finally:
+            tk.stop()
+    rt.run(main)
+
+
+@pytest.mark.timeout(10)
+def test_nan_duration_raises():
+    with pytest.raises(ValueError, match="NaN"):
+        sleep(float("nan"))
+
+
+@pytest.mark.timeout(10)
+def test_after_func_needs_callable():
+    with pytest.raises(TypeError, match="callable"):
+        after_func(1, 42)
