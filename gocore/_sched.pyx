@@ -404,9 +404,11 @@ cdef Py_ssize_t plain_threads_running() except -1:
     cdef Py_ssize_t n = 0
     if _threading_wait_codes is None:
         codes = set()
-        for fn in (threading.Condition.wait, threading.Thread._wait_for_tstate_lock,
-                   threading.Semaphore.acquire, threading.Barrier.wait):
-            code = getattr(fn, "__code__", None)
+        # (Thread._wait_for_tstate_lock is gone in 3.13, where join() waits in C)
+        for cls, name in ((threading.Condition, "wait"), (threading.Thread, "_wait_for_tstate_lock"),
+                          (threading.Thread, "join"), (threading.Semaphore, "acquire"),
+                          (threading.Barrier, "wait")):
+            code = getattr(getattr(cls, name, None), "__code__", None)
             if code is not None:
                 codes.add(code)
         _threading_wait_codes = frozenset(codes)
