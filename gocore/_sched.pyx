@@ -950,10 +950,13 @@ cdef bint any_work() noexcept nogil:
 # one), the P is "stuck":
 #   * on GIL builds sysmon takes the GIL (the stuck M is then necessarily in
 #     a GIL-released call, or waiting for the GIL, and touches its P only
-#     with the GIL held), takes the P from the M (xchg on mp.p, the same word
+#     with the GIL held). If the GIL was free at once, the M is blocked in a
+#     call (time.sleep, socket.recv): sysmon takes the P from the M (xchg on mp.p, the same word
 #     entersyscall_block uses) and hands it to another M: Go's retake. The
 #     stuck M finds itself without a P when its G returns to the scheduler
-#     and goes looking for one like any idle M.
+#     and goes looking for one like any idle M. If sysmon had to wait for
+#     the GIL, the M runs Python code: a second M would only contend for
+#     the GIL, so the P stays and sysmon backs off for 50 ms.
 #   * everywhere it marks the P stuck (thieves may then take its runnext as
 #     well as its ring) and wakes an M to steal: this is all free-threaded
 #     builds get, where no lock stands for "the M is not touching its P".
@@ -973,6 +976,8 @@ cdef extern from *:
     int GC_GIL_BUILD
 
 cdef int64_t RETAKE_NS = 1000000          # 1 ms inside one G with work waiting
+cdef int64_t GIL_BUSY_NS = 300000         # taking the GIL took longer: its holder runs Python
+cdef int64_t RETAKE_BACKOFF_NS = 50000000 # then leave that P alone for 50 ms
 
 
 cdef void sysmon_main(void *arg) noexcept nogil:
@@ -1032,7 +1037,15 @@ cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
     """GIL builds only. Take pp from its M, stuck in one G, and start it on
     another M. Holding the GIL proves the stuck M is not using pp now."""
     cdef gc_m *mp
+    cdef int64_t t0 = nanotime()
     with gil:
+        if nanotime() - t0 > GIL_BUSY_NS:
+            # The GIL was not free: the stuck M is running Python, not
+            # waiting in a blocking call. Handing its P to another M would
+            # only add GIL contention (the interpreter time-slices the two
+            # anyway), so leave it and look again in a while.
+            pp.sysmon_when = nanotime() + RETAKE_BACKOFF_NS
+            return
         mp = <gc_m *>pp.m
         if (mp != NULL and mp.curg != NULL and pp.status == P_RUNNING
                 and ld_rlx_u32(&pp.schedtick) == tick
