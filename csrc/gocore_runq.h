@@ -83,6 +83,10 @@ typedef struct gc_p {
     /* set by sysmon, read by thieves (relaxed): the P's M has been inside one
      * G for a while with work queued behind it, so runnext may be stolen */
     int32_t stuck;
+    /* atomic, free-threaded builds only: (uintptr_t)owner M | POWN_* state,
+     * the protocol that lets sysmon take a P from an M stuck in one G; see
+     * "P ownership" in gocore_sched.h. Unused (0) on GIL builds. */
+    void *owner;
     /* thieves (atomic) */
     uint32_t runqhead;
     uint32_t runqtail;

@@ -34,6 +34,77 @@ typedef struct gc_m {
     struct gc_m *alllink;   /* next in sched.allm (never removed while the runtime lives) */
 } gc_m;
 
+/* ---- P ownership while a G runs (free-threaded builds).
+ *
+ * An M touches its P's owner-side state (the run queue ring, runnext,
+ * schedtick) from the scheduler loop and, while a G runs, from go(),
+ * goready() and a sync G's blocking park. On GIL builds sysmon retakes a P
+ * only while holding the GIL, which proves the stuck M is not inside one of
+ * those; free-threaded builds have no such proof, so the P carries an owner
+ * word, (uintptr_t)m | state, changed only by atomic store/CAS:
+ *   POWN_SCHED  m runs scheduler code; nobody else may take the P.
+ *   POWN_ING    m runs a G and is not touching the P: sysmon may CAS the
+ *               word to 0 and hand the P to another M (Go's retake).
+ *   POWN_USING  m's G is inside pown_acquire/pown_release, using the P.
+ * Transitions: acquirep stores m|SCHED; before running a G m stores m|ING;
+ * pown_acquire CASes m|ING -> m|USING (or finds m|SCHED: already its own);
+ * pown_release stores m|ING back; after the G, pown_leave_g CASes m|ING ->
+ * m|SCHED. A failed CAS means sysmon took the P: the M drops its pointer
+ * (only the M itself writes mp->p) and goes on without one. Because the
+ * word names the M, a stale m|ING can never be mistaken for another M's. */
+enum { POWN_SCHED = 0, POWN_ING = 1, POWN_USING = 2 };
+#define POWN(mp, st) ((void *)((uintptr_t)(mp) | (uintptr_t)(st)))
+
+#ifdef Py_GIL_DISABLED
+static inline void pown_set(gc_p *pp, gc_m *mp, int st) {
+    st_rel_ptr(&pp->owner, POWN(mp, st));
+}
+
+/* Before running a G. */
+static inline void pown_enter_g(gc_m *mp) {
+    if (mp->p != NULL) st_rel_ptr(&mp->p->owner, POWN(mp, POWN_ING));
+}
+
+/* After the G returned control: 0 if sysmon took the P meanwhile. */
+static inline int pown_leave_g(gc_m *mp) {
+    gc_p *pp = mp->p;
+    if (pp == NULL || cas_ptr(&pp->owner, POWN(mp, POWN_ING), POWN(mp, POWN_SCHED)))
+        return 1;
+    mp->p = NULL;
+    return 0;
+}
+
+/* The calling M's P, pinned against sysmon until pown_release; NULL if it
+ * has none (or it was just retaken: use the global queue). */
+static inline gc_p *pown_acquire(gc_m *mp) {
+    gc_p *pp = mp->p;
+    if (pp == NULL) return NULL;
+    void *v = ld_acq_ptr(&pp->owner);
+    if (v == POWN(mp, POWN_SCHED)) return pp;
+    if (v == POWN(mp, POWN_ING) && cas_ptr(&pp->owner, v, POWN(mp, POWN_USING))) return pp;
+    return NULL;
+}
+
+static inline void pown_release(gc_m *mp, gc_p *pp) {
+    if (ld_rlx_ptr(&pp->owner) == POWN(mp, POWN_USING))
+        st_rel_ptr(&pp->owner, POWN(mp, POWN_ING));
+}
+
+/* sysmon: take pp from an M inside a G; 1 if it is ours to hand on. */
+static inline int pown_retake(gc_p *pp) {
+    void *v = ld_acq_ptr(&pp->owner);
+    if (((uintptr_t)v & 3) != POWN_ING) return 0;
+    return cas_ptr(&pp->owner, v, NULL);
+}
+#else
+static inline void pown_set(gc_p *pp, gc_m *mp, int st) { (void)pp; (void)mp; (void)st; }
+static inline void pown_enter_g(gc_m *mp) { (void)mp; }
+static inline int pown_leave_g(gc_m *mp) { (void)mp; return 1; }
+static inline gc_p *pown_acquire(gc_m *mp) { return mp->p; }
+static inline void pown_release(gc_m *mp, gc_p *pp) { (void)mp; (void)pp; }
+static inline int pown_retake(gc_p *pp) { (void)pp; return 0; }
+#endif
+
 typedef struct {
     gc_mutex lock;          /* guards the fields marked "under lock" and the global queue */
     /* under lock */

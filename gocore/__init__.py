@@ -30,6 +30,7 @@ from gocore._sched import (
     gosched,
     num_goroutine,
     run,
+    set_max_threads,
     set_panic_hook,
     stats,
 )
@@ -38,7 +39,7 @@ from gocore import context  # noqa: E402  (Go's context package)
 from gocore._debug import dump_goroutines  # noqa: E402
 
 __all__ = [
-    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "dump_goroutines", "stats",
+    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "set_max_threads", "dump_goroutines", "stats",
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
     "WaitGroup", "Mutex", "RWMutex", "Once", "Semaphore",

@@ -1084,16 +1084,22 @@ cdef void unlock_select(void *arg) noexcept nogil:
     unlock_locks(sl.locks, sl.n)
 
 
-cdef uint32_t _rand_state = 2463534242
+cdef extern from *:
+    """
+    /* per thread, so that concurrent selects on a free-threaded build never
+       race on it (xorshift32 state; never 0) */
+    static __thread uint32_t gc_select_rand = 2463534242u;
+    """
+    uint32_t gc_select_rand
 
 cdef inline int32_t fastrand_n(int32_t n) noexcept:
-    """Requires GIL. Uniform in [0, n) (xorshift32, multiply-shift)."""
-    global _rand_state
-    cdef uint32_t x = _rand_state
+    """Any thread. Uniform in [0, n) (xorshift32, multiply-shift)."""
+    global gc_select_rand
+    cdef uint32_t x = gc_select_rand
     x ^= x << 13
     x ^= x >> 17
     x ^= x << 5
-    _rand_state = x
+    gc_select_rand = x
     return <int32_t>((<unsigned long long>x * <unsigned long long>n) >> 32)
 
 

@@ -243,6 +243,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     (exitsyscall). Returns 1 if woken, 0 on deadline_ns timeout (then the
     caller must claim gp itself or wait for the claimer's goready)."""
     cdef gc_m *mp = gc_tls_m
+    cdef gc_p *pp = pown_acquire(mp) if mp != NULL else NULL
     cdef int woken
     cdef bint is_main
     gp.waitsince_ns = nanotime_coarse()
@@ -253,7 +254,8 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     st_rel_i32(&gp.status, G_WAITING)
     if gp.kind == G_THREAD and not gp.is_main:
         fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
-    if mp != NULL and mp.p != NULL:
+        fetch_add_i64(&threadparkseq, 1)
+    if pp != NULL:
         # the M sleeps in the runtime: checkdead counts it asleep until the
         # goready that wakes it (counting before unlockf: no waker can come first)
         gp.counted_blocked = 1
@@ -265,8 +267,8 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     if is_main and maing.g != <void *>gp:
         set_maing(gp)
     with nogil:
-        if mp != NULL and mp.p != NULL:
-            entersyscall_block(mp)
+        if pp != NULL:
+            entersyscall_block(mp)       # hands pp on (pinned until then)
         if is_main:
             # the main goroutine waits: it may be the last one awake
             gc_mutex_lock(&sched.lock)
@@ -283,6 +285,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
             woken = 1
         if mp != NULL and mp.p == NULL:
             exitsyscall(mp)
+            pown_enter_g(mp)             # back inside the G with a P
     if woken == 1:
         st_rel_i32(&gp.status, G_RUNNING)
     return woken
@@ -294,10 +297,13 @@ cdef void goready(G gp) noexcept:
     P's runnext (or the global queue from a thread without a P); a THREAD or
     SYNC G's thread is woken."""
     cdef gc_m *mp
+    cdef gc_p *pp
+    cdef int queued
     cdef void *gptr = <void *>gp
     if gp.kind != G_ASYNC:
         if gp.kind == G_THREAD and not gp.is_main:
             fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on
+            fetch_add_i64(&threadparkseq, 1)
         if gp.counted_blocked:
             gp.counted_blocked = 0
             fetch_add_i32(&sched.nmblocked, -1)
@@ -306,8 +312,11 @@ cdef void goready(G gp) noexcept:
         return
     st_rel_i32(&gp.status, G_RUNNABLE)
     mp = gc_tls_m
-    if mp != NULL and mp.p != NULL:
-        if runq_put(mp.p, gptr, 1, &sched.lock, &sched.gq):
+    pp = pown_acquire(mp) if mp != NULL else NULL
+    if pp != NULL:
+        queued = runq_put(pp, gptr, 1, &sched.lock, &sched.gq)
+        pown_release(mp, pp)
+        if queued:
             wakep()
     else:
         gc_mutex_lock(&sched.lock)
@@ -318,6 +327,11 @@ cdef void goready(G gp) noexcept:
 
 
 cdef int32_t nthreadparked = 0     # atomic: plain (THREAD, non-main) Gs parked in gocore
+# atomic: bumped on every park and wake-up counted in nthreadparked. Plain
+# threads are invisible to the scheduler, so deadlock_suspect's two looks
+# (scheduler quiet, no plain thread awake) are one snapshot only if no
+# thread parked or woke in between: it compares this before and after.
+cdef int64_t threadparkseq = 0
 cdef int64_t deadlock_holdoff = 0     # under sched.lock: checkdead is off until this nanotime()
 cdef int64_t deadlock_backoff = 0
 
@@ -355,9 +369,12 @@ cdef int deadlock_suspect(G gp) except -1:
     if gp.deadlock_strikes == 0:
         return 0
     gp.deadlock_strikes = 0
+    cdef int64_t seq = ld_acq_i64(&threadparkseq)
     if not sched_quiet(1 if gc_tls_m != NULL else 0):
         return 0         # goroutines became runnable meanwhile: not a deadlock
-    if plain_threads_running() > 0:
+    if plain_threads_running() > 0 or ld_acq_i64(&threadparkseq) != seq:
+        # a thread is awake, or one parked or woke while we looked (it may
+        # have readied a goroutine after sched_quiet): look again later
         gc_mutex_lock(&sched.lock)
         deadlock_backoff = min(max(deadlock_backoff * 2, 1000000), 100000000)
         deadlock_holdoff = nanotime() + deadlock_backoff
@@ -390,7 +407,20 @@ cdef bint sched_quiet(int32_t self_running) noexcept:
     return quiet
 
 
-cdef object _threading_wait_codes = None
+cdef frozenset threading_wait_codes():
+    """The code objects of threading's waiting functions (computed once, at
+    import: no lazy global for free-threaded builds to race on)."""
+    codes = set()
+    # (Thread._wait_for_tstate_lock is gone in 3.13, where join() waits in C)
+    for cls, name in ((threading.Condition, "wait"), (threading.Thread, "_wait_for_tstate_lock"),
+                      (threading.Thread, "join"), (threading.Semaphore, "acquire"),
+                      (threading.Barrier, "wait")):
+        code = getattr(getattr(cls, name, None), "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return frozenset(codes)
+
+cdef frozenset _threading_wait_codes = threading_wait_codes()
 
 cdef Py_ssize_t plain_threads_running() except -1:
     """Requires GIL. Python threads other than main that are alive and not
@@ -400,18 +430,7 @@ cdef Py_ssize_t plain_threads_running() except -1:
     threading.Timer), which deadlock detection does not wait for. Ms never
     appear in threading.enumerate() unless as dummy threads, which are
     skipped."""
-    global _threading_wait_codes
     cdef Py_ssize_t n = 0
-    if _threading_wait_codes is None:
-        codes = set()
-        # (Thread._wait_for_tstate_lock is gone in 3.13, where join() waits in C)
-        for cls, name in ((threading.Condition, "wait"), (threading.Thread, "_wait_for_tstate_lock"),
-                          (threading.Thread, "join"), (threading.Semaphore, "acquire"),
-                          (threading.Barrier, "wait")):
-            code = getattr(getattr(cls, name, None), "__code__", None)
-            if code is not None:
-                codes.add(code)
-        _threading_wait_codes = frozenset(codes)
     main = threading.main_thread()
     frames = sys._current_frames()
     for t in threading.enumerate():
@@ -447,6 +466,7 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
     mp.p = pp
     pp.m = <void *>mp
     pp.status = P_RUNNING
+    pown_set(pp, mp, POWN_SCHED)
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
@@ -502,11 +522,16 @@ cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
     nmp = mget()
     if nmp == NULL:
         if sched.mcount >= sched.maxmcount or ld_acq_i32(&sched.stopping):
-            # bound reached: the P stays idle; a busy M will pick the work up
+            # A spinning M is only extra help: without it a busy M picks the
+            # work up. A hand-off (a blocked or stuck M's P with work) that
+            # needs a thread past the bound is fatal, as in Go ("program
+            # exceeds N-thread limit"): waiting could hang for ever.
             pidleput(pp)
             gc_mutex_unlock(&sched.lock)
             if spinning:
                 fetch_add_i32(&sched.nmspinning, -1)
+            elif not ld_acq_i32(&sched.stopping):
+                thread_limit_exceeded()
             return
         nmp = newm_locked()
     gc_mutex_unlock(&sched.lock)
@@ -517,6 +542,13 @@ cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
     note_wakeup(&nmp.park)
     if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
         note_wakeup(&sched.sysmon_note)     # a P went busy: watch it
+
+
+cdef void thread_limit_exceeded() noexcept nogil:
+    with gil:
+        record_panic(RuntimeError(
+            f"gocore: program exceeds the {sched.maxmcount}-thread limit (a goroutine "
+            f"blocked and no thread was left to run the others; see gocore.set_max_threads)"), None)
 
 
 cdef gc_m *newm_locked() noexcept nogil:
@@ -596,7 +628,8 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         if ld_acq_i32(&timers.len) > 0:
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
-        if deadlock_holdoff != 0 and maing.g != NULL and (deadline < 0 or deadlock_holdoff < deadline):
+        if (deadlock_holdoff > nanotime() and maing.g != NULL
+                and (deadline < 0 or deadlock_holdoff < deadline)):
             sched.timer_m = mp       # wake to run checkdead again when the holdoff ends
             deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
@@ -628,6 +661,7 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
 cdef gc_gref maing              # under sched.lock: the main goroutine, for checkdead
 
 cdef bint checkdead() noexcept nogil:
+    global deadlock_holdoff
     """Caller holds sched.lock; called as an M goes idle and as the main
     thread parks. Deadlock detection (Go's checkdead): if no M is running
     (every M is idle or parked inside a blocking call of a sync goroutine),
@@ -643,8 +677,10 @@ cdef bint checkdead() noexcept nogil:
     cdef int32_t running, i
     if maing.g == NULL:
         return 0
-    if deadlock_holdoff != 0 and nanotime() < deadlock_holdoff:
-        return 0
+    if deadlock_holdoff != 0:
+        if nanotime() < deadlock_holdoff:
+            return 0
+        deadlock_holdoff = 0     # over: a stale holdoff would make stopm's sleeps return at once
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
     if running > 0:
         return 0
@@ -790,6 +826,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)   # sysmon may retake it too
     if pp == NULL:
         return
+    pown_set(pp, NULL, POWN_SCHED)      # nobody's until the next acquirep
     add_rlx_i64(&sched.nhandoffs, 1)
     if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
         startm(pp, 0)
@@ -1022,6 +1059,8 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             st_rlx_i32(&pp.stuck, 1)
             if GC_GIL_BUILD:
                 retake(pp, t)
+            else:
+                retake_free_threaded(pp, t)
             wakep()
         if nstuck:
             delay_us = 20
@@ -1055,6 +1094,19 @@ cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
             st_rlx_i32(&pp.stuck, 0)
             add_rlx_i64(&sched.nretakes, 1)
             startm(pp, 0)
+
+
+cdef void retake_free_threaded(gc_p *pp, uint32_t tick) noexcept nogil:
+    """Free-threaded builds. Take pp from its M if that M is inside a G and
+    not touching pp (the P ownership word, gocore_sched.h), and start it on
+    another M. Unlike GIL builds, an M running Python code is retaken too:
+    the two Ms then really run in parallel."""
+    if ld_rlx_u32(&pp.schedtick) == tick and pown_retake(pp):
+        pp.m = NULL
+        pp.sysmon_tick = tick + 1        # a fresh start for the new owner
+        st_rlx_i32(&pp.stuck, 0)
+        add_rlx_i64(&sched.nretakes, 1)
+        startm(pp, 0)
 
 
 cdef void sysmon_start() noexcept:
@@ -1121,7 +1173,9 @@ cdef int schedule(gc_m *mp) except -1:
             # lends its P to another M for it and goes looking for work
             lend_p(mp, gp)
             continue
+        pown_enter_g(mp)
         execute(mp, gp)
+        pown_leave_g(mp)             # 0: sysmon took the P meanwhile (mp.p is now NULL)
 
 
 cdef void lend_p(gc_m *mp, void *gptr) noexcept:
@@ -1287,11 +1341,11 @@ cdef void record_panic(object exc, G gp) noexcept:
             exc.add_note(f"(raised in goroutine {gp.goid})")
         except Exception:
             pass
-    if _main_g is None and gp is not None:
+    if _main_g is None:
         # no run(): the background runtime
         hook = _panic_hook if _panic_hook is not None else default_panic_hook
         try:
-            hook(exc, gp.goid)
+            hook(exc, gp.goid if gp is not None else 0)
         except BaseException:
             pass
         return
@@ -1307,6 +1361,22 @@ def default_panic_hook(exc, goid):
     traceback.print_exception(exc)
     sys.stderr.flush()
     os._exit(2)
+
+
+def set_max_threads(n):
+    """Set the bound on the number of OS threads (Ms) gocore may create and
+    return the previous one (Go's debug.SetMaxThreads; default 10,000). A
+    blocking call that needs a new thread past the bound ends the run with
+    RuntimeError, as Go's runtime does, rather than hang."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_max_threads() needs an int, got {type(n).__name__}")
+    if n < 1 or n > 1000000:
+        raise ValueError(f"set_max_threads({n}): the bound must be in 1..1,000,000")
+    gc_mutex_lock(&sched.lock)
+    prev = sched.maxmcount if sched.maxmcount != 0 else 10000
+    sched.maxmcount = n
+    gc_mutex_unlock(&sched.lock)
+    return prev
 
 
 def set_panic_hook(hook):
@@ -1400,8 +1470,10 @@ cdef int procresize(int32_t n) except -1:
 
 cdef int runtime_start(bint with_m0) except -1:
     """Requires GIL; runtime stopped."""
+    global deadlock_holdoff, deadlock_backoff
     if _gomaxprocs == 0:
         gomaxprocs()
+    deadlock_holdoff = deadlock_backoff = 0      # the last run's backoff says nothing about this one
     sched.gen += 1
     sched.stopping = 0
     sched.sigpending = 0
@@ -1432,6 +1504,8 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     kwargs are None when empty."""
     cdef G gp
     cdef gc_m *mp
+    cdef gc_p *pp
+    cdef int queued
     if PyCoro_CheckExact(fn):
         if args is not None or kwargs is not None:
             raise TypeError("go(coroutine) takes no extra arguments")
@@ -1450,8 +1524,11 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
-    if mp != NULL and mp.p != NULL:
-        if runq_put(mp.p, <void *>gp, 1, &sched.lock, &sched.gq):
+    pp = pown_acquire(mp) if mp != NULL else NULL
+    if pp != NULL:
+        queued = runq_put(pp, <void *>gp, 1, &sched.lock, &sched.gq)
+        pown_release(mp, pp)
+        if queued:
             wakep()
     else:
         gc_mutex_lock(&sched.lock)
@@ -1537,10 +1614,14 @@ cdef bint is_async_function(object fn) except -1:
         return r
     if not callable(fn):
         return 0
-    if _iscoroutinefunction is None:
-        import inspect
-        _iscoroutinefunction = inspect.iscoroutinefunction
-    return _iscoroutinefunction(fn)
+    f = _iscoroutinefunction
+    if f is None:
+        with _panic_lock:               # one import, even on a free-threaded build
+            if _iscoroutinefunction is None:
+                import inspect
+                _iscoroutinefunction = inspect.iscoroutinefunction
+            f = _iscoroutinefunction
+    return f(fn)
 
 
 cdef class _Gosched:

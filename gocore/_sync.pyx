@@ -1039,13 +1039,9 @@ cdef class _RLocker:
         return False
 
 
-cdef object _go = None
+from gocore._sched import go as _go      # _sched is initialised before us (cimported)
 
-cdef object get_go():
-    global _go
-    if _go is None:
-        from gocore._sched import go
-        _go = go
+cdef inline object get_go():
     return _go
 
 
@@ -1110,6 +1106,7 @@ cdef class WaitGroup(_SyncBase):
 
 
 cdef object _iscoroutinefunction = None
+cdef object _init_lock = __import__("threading").Lock()
 from types import FunctionType as _FunctionType
 cdef object _iscoroutine = None
 cdef object _isawaitable = None
@@ -1118,10 +1115,14 @@ cdef bint _is_async_fn(object fn) except -1:
     global _iscoroutinefunction
     if type(fn) is _FunctionType:
         return ((<object>fn).__code__.co_flags & 0x80) != 0      # CO_COROUTINE
-    if _iscoroutinefunction is None:
-        import inspect
-        _iscoroutinefunction = inspect.iscoroutinefunction
-    return _iscoroutinefunction(fn)
+    f = _iscoroutinefunction
+    if f is None:
+        with _init_lock:                # one import, even on a free-threaded build
+            if _iscoroutinefunction is None:
+                import inspect
+                _iscoroutinefunction = inspect.iscoroutinefunction
+            f = _iscoroutinefunction
+    return f(fn)
 
 # wg.go's wrappers and Once's slow path are plain Python code (compiled
 # once at import) so that go() sees a real coroutine, exactly like user code.

@@ -14,6 +14,7 @@ import pytest
 import gocore
 import gocore._sync as _sync
 from gocore import Chan, go, gosched, run
+from gocore.atomic import Int64
 
 WaitGroup = getattr(gocore, "WaitGroup", None) or _sync.WaitGroup
 Mutex = getattr(gocore, "Mutex", None) or _sync.Mutex
@@ -321,38 +322,39 @@ def test_rwmutex_readers_in_parallel(rt):
 
 @pytest.mark.timeout(60)
 def test_rwmutex_writer_exclusion_stress(rt):
-    """Go's HammerRWMutex: writers exclusive, readers never see a writer."""
+    """Go's HammerRWMutex: writers exclusive, readers never see a writer.
+    Readers share the lock, so on a free-threaded build they really run at
+    once: their count is a gocore.atomic.Int64 (as Go's test uses atomics)."""
     async def main():
         rw = RWMutex()
-        state = {"readers": 0, "writers": 0, "errors": 0}
+        readers, writers, errors = Int64(), Int64(), Int64()
         wg = WaitGroup()
 
         async def reader():
             for i in range(200):
                 async with rw.rlocker():
-                    state["readers"] += 1
-                    if state["writers"]:
-                        state["errors"] += 1
+                    readers.add(1)
+                    if writers.load():
+                        errors.add(1)
                     if i % 7 == 0:
                         await gosched()
-                    state["readers"] -= 1
+                    readers.add(-1)
 
         async def writer():
             for i in range(100):
                 async with rw:
-                    state["writers"] += 1
-                    if state["writers"] != 1 or state["readers"]:
-                        state["errors"] += 1
+                    if writers.add(1) != 1 or readers.load():
+                        errors.add(1)
                     if i % 5 == 0:
                         await gosched()
-                    state["writers"] -= 1
+                    writers.add(-1)
 
         for _ in range(8):
             wg.go(reader)
         for _ in range(3):
             wg.go(writer)
         await wg.wait()
-        return state
+        return {"readers": readers.load(), "writers": writers.load(), "errors": errors.load()}
 
     assert rt(main) == {"readers": 0, "writers": 0, "errors": 0}
 

@@ -63,3 +63,15 @@ cdef extern from "gocore_sched.h" nogil:
         uint32_t *claim
         int32_t *wake_flags
         gc_note *note
+
+    # P ownership while a G runs (free-threaded builds; no-ops with the GIL)
+    enum:
+        POWN_SCHED
+        POWN_ING
+        POWN_USING
+    void pown_set(gc_p *pp, gc_m *mp, int st)
+    void pown_enter_g(gc_m *mp)
+    bint pown_leave_g(gc_m *mp)
+    gc_p *pown_acquire(gc_m *mp)
+    void pown_release(gc_m *mp, gc_p *pp)
+    bint pown_retake(gc_p *pp)

@@ -11,14 +11,17 @@ from gocore import Chan, go, gosched, run
 mode = sys.argv[1]
 gocore.gomaxprocs(int(sys.argv[2]))
 if mode == "leftover":
-    def sync_parked(c):
+    def sync_parked(started, c):
         try:
+            started.close()
             c.blocking_recv()
         finally:
             print("finally sync", flush=True)
 
     async def main():
-        go(sync_parked, Chan())
+        started = Chan()
+        go(sync_parked, started, Chan())
+        await started.recv()            # it runs (on another M: M0 lends its P)
         for _ in range(100):
             await gosched()
     run(main)
