@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 from gocore import _sched
 
 
-def _coro_frames(coro) -> list[types.FrameType]:
+def _coro_frames(coro: Any) -> list[types.FrameType]:
     """The frames of a suspended coroutine chain, innermost first."""
-    frames = []
-    seen = set()
+    frames: list[types.FrameType] = []
+    seen: set[int] = set()
     obj = coro
     while obj is not None and id(obj) not in seen:
         seen.add(id(obj))
@@ -29,7 +30,7 @@ def _coro_frames(coro) -> list[types.FrameType]:
     return frames
 
 
-def _thread_frames(ident: int, fn) -> list[types.FrameType]:
+def _thread_frames(ident: int, fn: Any) -> list[types.FrameType]:
     """A sync goroutine's frames on its worker thread, innermost first, down
     to its own function (the worker loop below it is not the goroutine's)."""
     frame = sys._current_frames().get(ident)
@@ -43,7 +44,7 @@ def _thread_frames(ident: int, fn) -> list[types.FrameType]:
     return frames
 
 
-def _format_frames(frames) -> list[str]:
+def _format_frames(frames: list[types.FrameType]) -> list[str]:
     lines = []
     for f in frames:
         code = f.f_code
@@ -62,7 +63,7 @@ def dump_goroutines() -> str:
             head += f", {int(waited // 60)} minutes"
         out.append(f"goroutine {goid} [{head}]:" + (" (main)" if is_main else ""))
         if is_self:
-            frame = sys._getframe(1)
+            frame: types.FrameType | None = sys._getframe(1)
             frames = []
             while frame is not None:
                 frames.append(frame)

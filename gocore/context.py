@@ -23,7 +23,7 @@ import time
 from typing import Any, Callable
 
 from gocore._chan import Chan, nilchan
-from gocore._time import after_func
+from gocore._time import Timer, after_func
 
 __all__ = [
     "Context", "Canceled", "DeadlineExceeded", "CancelFunc",
@@ -52,7 +52,7 @@ class Context:
 
     __slots__ = ()
 
-    def done(self) -> Chan:
+    def done(self) -> Chan[None]:
         """A channel closed when the context is cancelled; the same Chan on
         every call. Never closes for background() and todo()."""
         return nilchan
@@ -107,13 +107,13 @@ class _CancelCtx(Context):
     def __init__(self, parent: Context, deadline: float | None) -> None:
         self._parent = parent
         self._lock = threading.Lock()
-        self._done = Chan()
+        self._done: Chan[None] = Chan()
         self._err: BaseException | None = None
         self._children: set[_CancelCtx] | None = set()
         self._deadline = deadline
-        self._timer = None
+        self._timer: Timer | None = None
 
-    def done(self) -> Chan:
+    def done(self) -> Chan[None]:
         return self._done
 
     def err(self) -> BaseException | None:
@@ -160,7 +160,7 @@ class _ValueCtx(Context):
         self._key = key
         self._val = val
 
-    def done(self) -> Chan:
+    def done(self) -> Chan[None]:
         return self._parent.done()
 
     def err(self) -> BaseException | None:
@@ -203,6 +203,7 @@ def _propagate(parent: Context, child: _CancelCtx) -> None:
         return                              # background/todo: never cancelled
     with p._lock:
         if p._err is None:
+            assert p._children is not None  # None only once _err is set
             p._children.add(child)
             return
         err = p._err
@@ -236,7 +237,7 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
     if remaining <= 0:
         ctx._cancel(DeadlineExceeded(), True)
     else:
-        timer = after_func(remaining, lambda: ctx._cancel(DeadlineExceeded(), True))
+        timer: Timer | None = after_func(remaining, lambda: ctx._cancel(DeadlineExceeded(), True))
         with ctx._lock:
             if ctx._err is None:
                 ctx._timer = timer

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, ParamSpec
 
 from gocore import context as _context
 from gocore._chan import Chan
 from gocore._sched import go as _go
 
 __all__ = ["ErrGroup"]
+
+_P = ParamSpec("_P")
 
 
 class ErrGroup:
@@ -36,12 +38,11 @@ class ErrGroup:
         self._lock = threading.Lock()     # guards _err and _active (any goroutine or thread)
         self._err: BaseException | None = None
         self._active = 0
-        self._tokens: Chan | None = None  # a slot per running call when limited
+        self._tokens: Chan[None] | None = None  # a slot per running call when limited
         self._cancel: Callable[[], None] | None = None
+        self._ctx: _context.Context | None = None
         if ctx is not None:
             self._ctx, self._cancel = _context.with_cancel(ctx)
-        else:
-            self._ctx = None
 
     @classmethod
     def with_context(cls, ctx: _context.Context) -> tuple["ErrGroup", _context.Context]:
@@ -76,12 +77,12 @@ class ErrGroup:
             self._active -= 1
         self._wg.done()
 
-    def go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    def go(self, fn: Callable[_P, object], /, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Run fn(*args, **kwargs) in a new goroutine (async def: lightweight;
         plain function: sync). If it raises, the first exception is kept."""
         self._start(fn, args, kwargs, self._tokens, preacquired=False)
 
-    def try_go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+    def try_go(self, fn: Callable[_P, object], /, *args: _P.args, **kwargs: _P.kwargs) -> bool:
         """go(), only if a slot is free under the limit; False otherwise."""
         tokens = self._tokens
         if tokens is not None and not tokens.try_send(None):
@@ -89,7 +90,8 @@ class ErrGroup:
         self._start(fn, args, kwargs, tokens, preacquired=True)
         return True
 
-    def _start(self, fn, args, kwargs, tokens, preacquired: bool) -> None:
+    def _start(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               tokens: Chan[None] | None, preacquired: bool) -> None:
         if not callable(fn):
             raise TypeError(f"ErrGroup.go() needs a callable, got {type(fn).__name__}")
         with self._lock:
@@ -125,13 +127,13 @@ class ErrGroup:
                 except Exception as e:
                     self._record(e)
                 finally:
-                    if release:
+                    if release and tokens is not None:
                         tokens.try_recv()
                 self._finish()
                 return None
             _go(run_sync)
 
-    async def _await_result(self, aw: Any, tokens: Chan | None) -> None:
+    async def _await_result(self, aw: Any, tokens: Chan[None] | None) -> None:
         try:
             await aw
         except Exception as e:

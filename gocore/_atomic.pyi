@@ -1,9 +1,7 @@
-# Type stubs for gocore.atomic (Go's sync/atomic; compiled in gocore._atomic).
-from typing import Any, Generic, TypeVar, final
+# Type stubs for gocore._atomic (compiled), re-exported by gocore.atomic (Go's sync/atomic).
+from typing import Generic, TypeVar, final
 
 _T = TypeVar("_T")
-
-__all__ = ["Int64", "Bool", "Value"]
 
 @final
 class Int64:
@@ -25,7 +23,10 @@ class Bool:
 
 @final
 class Value(Generic[_T]):
-    """One object swapped atomically; None until the first store."""
+    """One object swapped atomically; None until the first store.
+    `Value[str]` is for annotations that are not evaluated (quoted, or under
+    `from __future__ import annotations`): the class is not subscriptable
+    at runtime."""
     def __init__(self) -> None: ...
     def load(self) -> _T | None: ...
     def store(self, new: _T) -> None: ...
