@@ -1159,6 +1159,7 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
                 Py_DECREF(PARK)
                 if gp.parkmode == PARK_YIELD:
                     gp.parkmode = PARK_WAIT
+                    gp.status = G_RUNNABLE     # on a run queue from here on (_sched.pxd)
                     Py_INCREF(gp)          # the global queue's reference
                     gc_mutex_lock(&sched.lock)
                     gqueue_put(&sched.gq, gptr)
@@ -1388,6 +1389,9 @@ cdef int procresize(int32_t n) except -1:
         _allp_cap = n
     else:
         memset(_allp_storage, 0, n * sizeof(gc_p))
+    # under the lock pidleput requires: a straggler M of an earlier run
+    # (see above) may take it meanwhile, in exitsyscall
+    gc_mutex_lock(&sched.lock)
     sched.allp = _allp_storage
     sched.nprocs = n
     sched.pidle = NULL
@@ -1395,6 +1399,7 @@ cdef int procresize(int32_t n) except -1:
     for i in range(n - 1, -1, -1):
         sched.allp[i].id = i
         pidleput(&sched.allp[i])
+    gc_mutex_unlock(&sched.lock)
     return 0
 
 
