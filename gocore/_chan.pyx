@@ -372,6 +372,18 @@ cdef class _ChanOp:
     def _cancel(self):
         self.cancel()
 
+    def close(self):
+        """The awaiting coroutine is closed while suspended on us (teardown
+        of a goroutine readied but not resumed yet): unlink the waiter if
+        still queued, and drop a value a sender handed over."""
+        if self.state != 1:
+            return
+        self.cancel()
+        self.state = 2
+        if self.sg.elem != NULL:
+            Py_DECREF(<object>self.sg.elem)
+            self.sg.elem = NULL
+
     cdef void cancel(self):
         """Unlink the waiter if still queued (teardown, deadlock wake)."""
         cdef Chan c = self.c
@@ -856,6 +868,7 @@ cdef class _Select:
         cdef PyObject *v
         cdef G gp
         cdef int r
+        self.gp = None          # a retry after a deadlock wake-up kept it: this attempt may raise
         for i in range(n):
             order[i] = i
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
@@ -996,6 +1009,17 @@ cdef class _Select:
 
     def _cancel(self):
         self.cancel()
+
+    def close(self):
+        """The awaiting coroutine is closed while suspended on us: teardown
+        of a goroutine that a waker readied but that never ran again. The
+        waiters of the cases that did not fire are still linked into their
+        channels and point into this object (cached, then reused or freed):
+        unlink them, drop the values we hold and the G."""
+        if self.state == 1:
+            self.cancel()
+            self.state = 2
+        self.gp = None
 
     cdef void cancel(self):
         cdef int32_t i
