@@ -446,11 +446,20 @@ cdef Py_ssize_t plain_threads_running() except -1:
 
 # ---------------------------------------------------------------- Ps and Ms
 
+cdef bint p_is_idle(gc_p *pp) noexcept nogil:
+    """Debug builds; caller holds sched.lock. Is pp on sched.pidle?"""
+    cdef gc_p *q = sched.pidle
+    while q != NULL:
+        if q == pp:
+            return 1
+        q = q.link
+    return 0
+
 cdef inline void pidleput(gc_p *pp) noexcept nogil:
     """Caller holds sched.lock."""
     if GOCORE_DEBUG:
-        gc_assert_msg(gc_mutex_held(&sched.lock) and pp.link == NULL,
-                      b"pidleput: sched.lock not held, or P already linked")
+        gc_assert_msg(gc_mutex_held(&sched.lock) and pp.link == NULL and not p_is_idle(pp),
+                      b"pidleput: sched.lock not held, or P already on the idle list")
     pp.status = P_IDLE
     pp.m = NULL
     pp.link = sched.pidle
@@ -834,6 +843,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)   # sysmon may retake it too
     if pp == NULL:
         return
+    gc_assert_msg(pp.m == <void *>mp, b"entersyscall_block: handing off a P this M does not own")
     add_rlx_i64(&sched.nhandoffs, 1)
     if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
         startm(pp, 0)
