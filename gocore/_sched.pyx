@@ -684,13 +684,18 @@ cdef bint checkdead() noexcept nogil:
     goroutine, a long computation) keeps its M running, so it is never
     taken for asleep. Plain threads that are not inside a gocore call are
     invisible here; see docs/design-decisions.md."""
+    global deadlock_holdoff
     cdef int32_t running, i
     gc_assert_msg(gc_mutex_held(&sched.lock),
                   b"checkdead: sched.lock not held")
     if maing.g == NULL:
         return 0
-    if deadlock_holdoff != 0 and nanotime() < deadlock_holdoff:
-        return 0
+    if deadlock_holdoff != 0:
+        if nanotime() < deadlock_holdoff:
+            return 0
+        # expired: clear it, or stopm and gopark_thread would keep taking
+        # it as a deadline already past and spin instead of sleeping
+        deadlock_holdoff = 0
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
     if running > 0:
         return 0

@@ -6,7 +6,9 @@ they belong; these tests exercise every counted path and check the
 counters directly. The regression tests at the bottom run on every build.
 """
 import gc
+import resource
 import threading
+import time
 import weakref
 
 import pytest
@@ -173,3 +175,34 @@ def test_blocking_select_deadlock_keeps_no_goroutine(rt):
     assert rt.run(main) == 1
     if _sched.DEBUG:
         assert _sched._debug_counters()["g_objects"] == 0
+
+
+@pytest.mark.timeout(30)
+def test_idle_runtime_sleeps_after_deadlock_detection_backed_off():
+    """Deadlock detection backs off while a plain thread runs (it might
+    still send); the back-off deadline used to stay set once past, and an
+    idle M then took it as its wake-up time over and over: a spinning M for
+    the rest of the process. Found when the valgrind leg crawled."""
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    c = Chan()
+
+    def feeder():
+        time.sleep(0.3)                  # runs outside gocore for a while
+        c.blocking_send(1)
+
+    async def main():
+        threading.Thread(target=feeder, daemon=True).start()
+        return await c.recv()            # nothing else runs: checkdead backs off
+
+    async def idle():
+        c0 = cpu()
+        await sleep(1.0)
+        return cpu() - c0
+
+    gocore.gomaxprocs(2)
+    assert gocore.run(main) == 1
+    spent = gocore.run(idle)
+    assert spent < 0.3, f"{spent:.2f} s of CPU while every goroutine slept for 1 s"
