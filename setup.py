@@ -18,6 +18,10 @@ FREE_THREADED = bool(getattr(sys, "_is_gil_enabled", None)) and "t" in getattr(s
 MODULES = ["_sched", "_chan", "_sync", "_time", "_atomic", "_testhooks"]
 
 define_macros = [("GOCORE_DEBUG", "1" if DEBUG else "0")]
+# Debug and release objects live in separate build trees: setuptools skips
+# compiling an extension whose built .so is newer than its sources, so a
+# shared tree would let a release wheel pick up debug objects (or the reverse).
+BUILD_BASE = os.path.join("build", "debug") if DEBUG else "build"
 extra_compile_args = ["-O2", "-std=gnu11", "-Wno-unused-function"]
 if DEBUG:
     extra_compile_args += ["-O1", "-g"]
@@ -55,6 +59,7 @@ setup(
         extensions,
         compiler_directives=directives,
         compile_time_env={},
-        build_dir="build/cython",
+        build_dir=os.path.join(BUILD_BASE, "cython"),
     ),
+    options={"build": {"build_base": BUILD_BASE}},
 )

@@ -31,11 +31,13 @@ from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
 from gocore._includes.atomic cimport cas_u32, ld_acq_i32
-from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
+from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
+from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
+                                      GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
-                            W_SELECT_NO_CASES, W_CHAN_NIL, WAKE_NORMAL)
+                            W_SELECT_NO_CASES, W_CHAN_NIL, WAKE_NORMAL, dbg_counters)
 
 from types import GenericAlias
 from gocore._sched import DeadlockError
@@ -55,6 +57,9 @@ cdef extern from "Python.h":
 
 cdef object PARK = park_sentinel()
 cdef PyObject *PARK_PTR = <PyObject *>PARK
+
+if GOCORE_DEBUG:
+    gc_dbg_ctr = dbg_counters()     # count linked waiters in _sched's counters
 
 
 class ChanClosedError(Exception):
@@ -78,6 +83,9 @@ cdef void unlock_one(void *lock) noexcept nogil:
 
 cdef inline void waitq_enqueue(waitq *q, sudog *sg) noexcept nogil:
     """Caller holds the channel's lock."""
+    gc_assert_msg(not sg.linked,
+                  b"waitq_enqueue: sudog already linked (a sudog is in at most one queue)")
+    gc_dbg_add(GC_DBG_CHAN_WAITERS, 1)
     sg.next = NULL
     sg.prev = q.last
     if q.last != NULL:
@@ -89,6 +97,10 @@ cdef inline void waitq_enqueue(waitq *q, sudog *sg) noexcept nogil:
 
 cdef inline void waitq_unlink(waitq *q, sudog *sg) noexcept nogil:
     """Caller holds the channel's lock; sg is on q."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(sg.linked and (sg.prev != NULL or q.first == sg) and (sg.next != NULL or q.last == sg),
+                      b"waitq_unlink: sudog not linked into this queue")
+    gc_dbg_add(GC_DBG_CHAN_WAITERS, -1)
     if sg.prev != NULL:
         sg.prev.next = sg.next
     else:
@@ -134,11 +146,16 @@ cdef inline int try_send_locked(Chan c, object v) except -1:
     """Caller holds c.lock. Complete a send at once if possible."""
     cdef sudog *sg
     cdef PyObject *old
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&c.lock) and 0 <= c.qcount <= c.dataqsiz,
+                      b"try_send_locked: channel lock not held, or qcount outside [0, cap]")
     if c.closed:
         chan_unlock(c)
         raise ChanClosedError("send on closed channel")
     sg = waitq_dequeue(&c.recvq)
     if sg != NULL:
+        gc_assert_msg(c.qcount == 0,
+                      b"try_send_locked: a receiver waited beside a non-empty buffer")
         Py_INCREF(v)
         sg.elem = <PyObject *>v
         sg.success = 1
@@ -164,8 +181,15 @@ cdef inline int try_recv_locked(Chan c, PyObject **out) except -1:
     an owned reference, or NULL for a closed, drained channel."""
     cdef sudog *sg
     cdef PyObject *v
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&c.lock) and 0 <= c.qcount <= c.dataqsiz,
+                      b"try_recv_locked: channel lock not held, or qcount outside [0, cap]")
     sg = waitq_dequeue(&c.sendq)
     if sg != NULL:
+        gc_assert_msg(c.qcount == c.dataqsiz,
+                      b"try_recv_locked: a sender waited beside a buffer that is not full")
+        gc_assert_msg(sg.elem != NULL,
+                      b"try_recv_locked: a waiting sender holds no value")
         if c.dataqsiz == 0:
             out[0] = sg.elem                        # move the sender's reference
         else:
@@ -347,6 +371,18 @@ cdef class _ChanOp:
 
     def _cancel(self):
         self.cancel()
+
+    def close(self):
+        """The awaiting coroutine is closed while suspended on us (teardown
+        of a goroutine readied but not resumed yet): unlink the waiter if
+        still queued, and drop a value a sender handed over."""
+        if self.state != 1:
+            return
+        self.cancel()
+        self.state = 2
+        if self.sg.elem != NULL:
+            Py_DECREF(<object>self.sg.elem)
+            self.sg.elem = NULL
 
     cdef void cancel(self):
         """Unlink the waiter if still queued (teardown, deadlock wake)."""
@@ -832,6 +868,7 @@ cdef class _Select:
         cdef PyObject *v
         cdef G gp
         cdef int r
+        self.gp = None          # a retry after a deadlock wake-up kept it: this attempt may raise
         for i in range(n):
             order[i] = i
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
@@ -972,6 +1009,17 @@ cdef class _Select:
 
     def _cancel(self):
         self.cancel()
+
+    def close(self):
+        """The awaiting coroutine is closed while suspended on us: teardown
+        of a goroutine that a waker readied but that never ran again. The
+        waiters of the cases that did not fire are still linked into their
+        channels and point into this object (cached, then reused or freed):
+        unlink them, drop the values we hold and the G."""
+        if self.state == 1:
+            self.cancel()
+            self.state = 2
+        self.gp = None
 
     cdef void cancel(self):
         cdef int32_t i

@@ -32,6 +32,9 @@ from gocore._includes.atomic cimport *
 from gocore._includes.futex cimport *
 from gocore._includes.clock cimport nanotime, nanotime_coarse
 from gocore._includes.config cimport gc_throw, GOCORE_RUNQ_CAP
+from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
+                                      GC_DBG_N, GC_DBG_G_OBJECTS, GC_DBG_CHAN_WAITERS,
+                                      GC_DBG_SYNC_WAITERS, GC_DBG_TIMER_REFS)
 from gocore._includes.runq cimport *
 from gocore._includes.schedc cimport *
 from gocore._includes.timer cimport *
@@ -193,6 +196,8 @@ cdef G newg(int32_t kind, object fn, tuple args, dict kwargs):
     gp.args = args
     gp.kwargs = kwargs
     gp.status = G_RUNNABLE
+    if kind != G_THREAD:
+        gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # debug: down again in the G's tp_dealloc
     return gp
 
 
@@ -226,6 +231,11 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     """Requires GIL; Caller holds what unlockf releases. Prepares gp (the
     running ASYNC G) to park; the caller then yields PARK to the M loop,
     which marks gp waiting and calls unlockf(arg)."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gp.kind == G_ASYNC and gc_tls_g == <PyObject *>gp,
+                      b"gopark_async: not the running ASYNC G")
+        gc_assert_msg(ld_acq_i32(&gp.status) == G_RUNNING and gp.park_claim == 0,
+                      b"gopark_async: G not running, or park_claim not reset to 0")
     gp.unlockf = unlockf
     gp.unlockarg = arg
     gp.waitsince_ns = nanotime_coarse()
@@ -246,6 +256,9 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     cdef gc_p *pp = pown_acquire(mp) if mp != NULL else NULL
     cdef int woken
     cdef bint is_main
+    if GOCORE_DEBUG:
+        gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
+                      b"gopark_thread: an ASYNC G, or a G that is not running")
     gp.waitsince_ns = nanotime_coarse()
     gp.waitreason = reason
     gp.waiting = w
@@ -300,6 +313,11 @@ cdef void goready(G gp) noexcept:
     cdef gc_p *pp
     cdef int queued
     cdef void *gptr = <void *>gp
+    # exactly one goready per gopark: the G is parked and the caller won it
+    gc_assert_msg(ld_acq_i32(&gp.status) == G_WAITING,
+                  b"goready: G is not parked (G_WAITING): a second goready for one gopark?")
+    gc_assert_msg(ld_acq_u32(&gp.park_claim) == 1,
+                  b"goready: the caller did not win the G's park_claim")
     if gp.kind != G_ASYNC:
         if gp.kind == G_THREAD and not gp.is_main:
             fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on
@@ -314,6 +332,8 @@ cdef void goready(G gp) noexcept:
     mp = gc_tls_m
     pp = pown_acquire(mp) if mp != NULL else NULL
     if pp != NULL:
+        gc_assert_msg(pp.m == <void *>mp,
+                      b"goready: putting on a P this M does not own")
         queued = runq_put(pp, gptr, 1, &sched.lock, &sched.gq)
         pown_release(mp, pp)
         if queued:
@@ -445,8 +465,20 @@ cdef Py_ssize_t plain_threads_running() except -1:
 
 # ---------------------------------------------------------------- Ps and Ms
 
+cdef bint p_is_idle(gc_p *pp) noexcept nogil:
+    """Debug builds; caller holds sched.lock. Is pp on sched.pidle?"""
+    cdef gc_p *q = sched.pidle
+    while q != NULL:
+        if q == pp:
+            return 1
+        q = q.link
+    return 0
+
 cdef inline void pidleput(gc_p *pp) noexcept nogil:
     """Caller holds sched.lock."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&sched.lock) and pp.link == NULL and not p_is_idle(pp),
+                      b"pidleput: sched.lock not held, or P already on the idle list")
     pp.status = P_IDLE
     pp.m = NULL
     pp.link = sched.pidle
@@ -455,6 +487,8 @@ cdef inline void pidleput(gc_p *pp) noexcept nogil:
 
 cdef inline gc_p *pidleget() noexcept nogil:
     """Caller holds sched.lock."""
+    gc_assert_msg(gc_mutex_held(&sched.lock),
+                  b"pidleget: sched.lock not held")
     cdef gc_p *pp = sched.pidle
     if pp != NULL:
         sched.pidle = pp.link
@@ -470,6 +504,9 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&sched.lock) and not mp.in_midle,
+                      b"mput: sched.lock not held, or M already idle")
     mp.schedlink = sched.midle
     sched.midle = mp
     mp.in_midle = 1
@@ -477,6 +514,8 @@ cdef inline void mput(gc_m *mp) noexcept nogil:
 
 cdef inline gc_m *mget() noexcept nogil:
     """Caller holds sched.lock."""
+    gc_assert_msg(gc_mutex_held(&sched.lock),
+                  b"mget: sched.lock not held")
     cdef gc_m *mp = sched.midle
     if mp != NULL:
         sched.midle = mp.schedlink
@@ -487,6 +526,9 @@ cdef inline gc_m *mget() noexcept nogil:
 
 cdef inline void mremove_idle(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock; mp is on sched.midle."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&sched.lock) and mp.in_midle,
+                      b"mremove_idle: sched.lock not held, or M not idle")
     cdef gc_m **pp = &sched.midle
     while pp[0] != NULL:
         if pp[0] == mp:
@@ -554,6 +596,8 @@ cdef void thread_limit_exceeded() noexcept nogil:
 cdef gc_m *newm_locked() noexcept nogil:
     """Caller holds sched.lock. Creates an M whose thread starts parked-ready:
     the caller sets nextp and wakes its note."""
+    gc_assert_msg(gc_mutex_held(&sched.lock),
+                  b"newm_locked: sched.lock not held")
     cdef gc_m *mp = <gc_m *>calloc(1, sizeof(gc_m))
     if mp == NULL:
         return NULL
@@ -674,7 +718,10 @@ cdef bint checkdead() noexcept nogil:
     goroutine, a long computation) keeps its M running, so it is never
     taken for asleep. Plain threads that are not inside a gocore call are
     invisible here; see docs/design-decisions.md."""
+    global deadlock_holdoff
     cdef int32_t running, i
+    gc_assert_msg(gc_mutex_held(&sched.lock),
+                  b"checkdead: sched.lock not held")
     if maing.g == NULL:
         return 0
     if deadlock_holdoff != 0:
@@ -735,6 +782,9 @@ cdef void timer_lock() noexcept:
 cdef int timer_add_locked(gc_timer *t) noexcept nogil:
     """Caller holds timerlock. Queue t (not queued). -1: out of memory."""
     global timer_kick
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&timerlock) and t.heap_index == -1,
+                      b"timer_add_locked: timerlock not held, or timer already queued")
     cdef int r = timers_add(&timers, t)
     if r == 1:
         timer_kick = 1
@@ -742,6 +792,8 @@ cdef int timer_add_locked(gc_timer *t) noexcept nogil:
 
 cdef bint timer_del_locked(gc_timer *t) noexcept nogil:
     """Caller holds timerlock. 1 if t was queued and is removed."""
+    gc_assert_msg(gc_mutex_held(&timerlock),
+                  b"timer_del_locked: timerlock not held")
     return timers_del(&timers, t)
 
 cdef void timer_unlock() noexcept nogil:
@@ -799,6 +851,7 @@ cdef void run_timers() noexcept:
                 timers_add(&timers, t)
                 if t.kind == TK_PYOBJ:
                     Py_INCREF(<object>t.arg)    # the heap keeps its reference; we fire with our own
+                    gc_dbg_add(GC_DBG_TIMER_REFS, 1)
             n += 1
         timer_unlock()
         for i in range(n):
@@ -809,6 +862,7 @@ cdef void run_timers() noexcept:
             else:
                 obj = <object>args[i]
                 Py_DECREF(obj)                   # the reference popped from the heap (we hold `obj`)
+                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
                 try:
                     obj._fire()
                 except BaseException as e:
@@ -826,6 +880,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)   # sysmon may retake it too
     if pp == NULL:
         return
+    gc_assert_msg(pp.m == <void *>mp, b"entersyscall_block: handing off a P this M does not own")
     pown_set(pp, NULL, POWN_SCHED)      # nobody's until the next acquirep
     add_rlx_i64(&sched.nhandoffs, 1)
     if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
@@ -1173,6 +1228,9 @@ cdef int schedule(gc_m *mp) except -1:
             # lends its P to another M for it and goes looking for work
             lend_p(mp, gp)
             continue
+        if GOCORE_DEBUG:
+            gc_assert_msg(mp.p != NULL and mp.p.m == <void *>mp and mp.p.status == P_RUNNING,
+                          b"schedule: executing without owning a running P")
         pown_enter_g(mp)
         execute(mp, gp)
         pown_leave_g(mp)             # 0: sysmon took the P meanwhile (mp.p is now NULL)
@@ -1196,6 +1254,10 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     cdef PyObject *result = NULL
     cdef PySendResult r
     Py_DECREF(gp)                      # the local `gp` now holds the queue reference
+    # runnable (off every queue now), or a sync G that turned async on this M
+    if GOCORE_DEBUG:
+        gc_assert_msg(gp.status == G_RUNNABLE or (gp.status == G_RUNNING and mp.curg == gptr),
+                      b"execute: G is neither runnable nor this M's G turning async")
     gp.status = G_RUNNING
     mp.curg = gptr
     gc_tls_g = <PyObject *>gp
@@ -1213,12 +1275,15 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
                 Py_DECREF(PARK)
                 if gp.parkmode == PARK_YIELD:
                     gp.parkmode = PARK_WAIT
+                    gp.status = G_RUNNABLE     # on a run queue from here on (_sched.pxd)
                     Py_INCREF(gp)          # the global queue's reference
                     gc_mutex_lock(&sched.lock)
                     gqueue_put(&sched.gq, gptr)
                     gc_mutex_unlock(&sched.lock)
                     return
                 Py_INCREF(gp)              # the parked state's reference
+                gc_assert_msg(gp.status == G_RUNNING,
+                              b"execute: a parking G was not running")
                 mp.nparks += 1
                 st_rel_i32(&gp.status, G_WAITING)
                 if gp.unlockf != NULL:
@@ -1320,6 +1385,8 @@ cdef void foreign_yield(G gp, object what) noexcept:
 cdef void goexit(G gp, object result, object exc) noexcept:
     """Requires GIL; gp has finished (returned or raised)."""
     global _main_result
+    gc_assert_msg(gp.status == G_RUNNING,
+                  b"goexit: G was not running")
     gp.status = G_DEAD
     gp.coro = None                       # the rest goes with the G itself
     fetch_add_i64(&sched.ngoroutines, -1)
@@ -1458,6 +1525,9 @@ cdef int procresize(int32_t n) except -1:
         _allp_cap = n
     else:
         memset(_allp_storage, 0, n * sizeof(gc_p))
+    # under the lock pidleput requires: a straggler M of an earlier run
+    # (see above) may take it meanwhile, in exitsyscall
+    gc_mutex_lock(&sched.lock)
     sched.allp = _allp_storage
     sched.nprocs = n
     sched.pidle = NULL
@@ -1465,6 +1535,7 @@ cdef int procresize(int32_t n) except -1:
     for i in range(n - 1, -1, -1):
         sched.allp[i].id = i
         pidleput(&sched.allp[i])
+    gc_mutex_unlock(&sched.lock)
     return 0
 
 
@@ -1736,6 +1807,9 @@ def run(fn, *args, **kwargs):
     finally:
         _main_g = None
         free(m0)
+        if GOCORE_DEBUG:
+            gp = None                    # the main G is done with: only leaks remain
+            debug_check("the end of run()", 0)
 
 
 cdef void teardown(gc_m *m0) except *:
@@ -1825,6 +1899,7 @@ cdef void drop_timers() noexcept:
         if t.kind == TK_PYOBJ:
             owners.append(<object>t.arg)
             Py_DECREF(<object>t.arg)         # the heap's reference: `owners` holds it now
+            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
     del owners
 
 
@@ -1961,3 +2036,167 @@ def stats():
         "timers": c["timers"],
         "global_runq": c["global_runq"],
     }
+
+
+# ---------------------------------------------------------------- debug builds
+#
+# GOCORE_DEBUG=1 builds count what the runtime takes and gives back (the
+# counters of csrc/gocore_config.h) and check that they balance where the
+# runtime is quiescent: at the end of run() and at interpreter exit. A
+# counter that does not balance is a runtime bug (a leaked G reference, a
+# waiter left linked into a queue after its operation ended - the next
+# operation on that queue would touch freed or reused memory), so the check
+# throws naming the counter. Release builds compile all of it out except
+# the DEBUG constant and _debug_counters(), which returns {}.
+
+DEBUG = bool(GOCORE_DEBUG)
+
+cdef extern from *:
+    """
+    static int64_t gc_dbg_store[GC_DBG_N];   /* the counters every module updates */
+    /* Debug builds: G objects are counted as freed in a tp_dealloc wrapper
+     * (installed at import, so release builds keep Cython's own dealloc). */
+    static destructor gc_g_dealloc_orig;
+    static int (*gc_g_counted)(PyObject *);
+    static void gc_g_dealloc_hook(PyObject *o) {
+        if (gc_g_counted(o)) gc_dbg_add(GC_DBG_G_OBJECTS, -1);
+        gc_g_dealloc_orig(o);
+    }
+    static void gc_g_install_dealloc_hook(PyObject *type, int (*counted)(PyObject *)) {
+        gc_g_counted = counted;
+        gc_g_dealloc_orig = ((PyTypeObject *)type)->tp_dealloc;
+        ((PyTypeObject *)type)->tp_dealloc = gc_g_dealloc_hook;
+    }
+    """
+    int64_t gc_dbg_store[]
+    void gc_g_install_dealloc_hook(object type, int (*counted)(PyObject *) noexcept)
+
+cdef int64_t *dbg_counters() noexcept nogil:
+    """The debug counters, for the other compiled modules (they point their
+    gc_dbg_ctr here at import)."""
+    return gc_dbg_store
+
+cdef int g_counted(PyObject *o) noexcept:
+    """tp_dealloc hook: was o counted in GC_DBG_G_OBJECTS (a goroutine, not
+    a plain thread's THREAD G)? Reads a C field only: o's refcount is 0."""
+    return (<G>o).kind != G_THREAD
+
+if GOCORE_DEBUG:
+    gc_dbg_ctr = gc_dbg_store
+    gc_g_install_dealloc_hook(G, g_counted)
+
+
+cdef Py_ssize_t allgs_len() noexcept:
+    cdef Py_ssize_t n = 0
+    cdef PyObject *p
+    gc_mutex_lock(&allglock)
+    p = allgs_head
+    while p != NULL:
+        n += 1
+        p = (<G>p).allnext
+    gc_mutex_unlock(&allglock)
+    return n
+
+
+def _debug_counters():
+    """Debug builds: the balance counters and what they are checked against
+    (a racy snapshot). Release builds: {}."""
+    if not GOCORE_DEBUG:
+        return {}
+    return {
+        "g_objects": ld_acq_i64(&gc_dbg_store[GC_DBG_G_OBJECTS]),
+        "chan_waiters": ld_acq_i64(&gc_dbg_store[GC_DBG_CHAN_WAITERS]),
+        "sync_waiters": ld_acq_i64(&gc_dbg_store[GC_DBG_SYNC_WAITERS]),
+        "timer_refs": ld_acq_i64(&gc_dbg_store[GC_DBG_TIMER_REFS]),
+        "goroutines": ld_acq_i64(&sched.ngoroutines),
+        "allgs": allgs_len(),
+        "threads_parked": ld_acq_i32(&nthreadparked),
+        "timers": ld_acq_i32(&timers.len),
+        "running": ld_acq_i32(&sched.running),
+    }
+
+
+cdef str debug_imbalance():
+    """Requires GIL. '' if the counters balance, else what does not."""
+    cdef int32_t i, pyobj_timers
+    cdef bint stopped
+    c = _debug_counters()
+    if c["goroutines"] != c["allgs"]:
+        return (f"goroutines = {c['goroutines']} (live goroutines) but allgs lists "
+                f"{c['allgs']}: a G was counted without being listed, or the reverse")
+    stopped = not c["running"]
+    if not stopped:
+        return ""          # a background runtime runs: Gs, waiters and timers come and go
+    if c["allgs"] == 0 and c["threads_parked"] == 0:
+        # no goroutine and no plain thread waits: every waiter is unlinked
+        if c["chan_waiters"] != 0:
+            return (f"chan_waiters = {c['chan_waiters']} channel waiters (sudogs) still "
+                    f"linked with no goroutine or thread waiting: a waiter outlived its "
+                    f"operation in a channel's queue")
+        if c["sync_waiters"] != 0:
+            return (f"sync_waiters = {c['sync_waiters']} sync waiters still linked with "
+                    f"no goroutine or thread waiting: a waiter outlived its operation "
+                    f"in a Mutex/RWMutex/WaitGroup/Once/Semaphore queue")
+    if c["g_objects"] != c["allgs"]:
+        return (f"g_objects = {c['g_objects']} goroutine G objects alive, expected "
+                f"{c['allgs']} (the goroutines still listed in allgs): a reference "
+                f"to a G leaked (or was dropped twice)")
+    timer_lock()
+    pyobj_timers = 0
+    for i in range(timers.len):
+        if timers.heap[i].kind == TK_PYOBJ:
+            pyobj_timers += 1
+    stopped = not ld_acq_i32(&sched.running)
+    timer_unlock()
+    if stopped and c["timer_refs"] != pyobj_timers:
+        return (f"timer_refs = {c['timer_refs']} references held for queued "
+                f"Timer/Ticker objects, but the heap holds {pyobj_timers}")
+    if stopped:
+        if sched.gq.size != 0:
+            return f"global run queue holds {sched.gq.size} Gs with the runtime stopped"
+        for i in range(sched.nprocs):
+            if not runq_empty(&sched.allp[i]):
+                return f"P {i}'s run queue is not empty with the runtime stopped"
+    return ""
+
+
+class DebugCheckError(BaseException):
+    """Debug builds: the runtime's counters do not balance at the end of
+    run() (a runtime bug). A BaseException, so that `except Exception` in
+    the program cannot hide it."""
+
+
+cdef int debug_check(str where, bint fatal) except -1:
+    """Requires GIL. If the debug counters do not balance, raise
+    DebugCheckError (the end of run(): the test that caused it fails) or,
+    if fatal, throw (interpreter exit: nothing else would be noticed). A G
+    that just finished on another M may still be on its way out: look again
+    for up to a second before calling it a leak."""
+    cdef int64_t deadline = nanotime() + 1000000000
+    while True:
+        msg = debug_imbalance()
+        if not msg:
+            return 0
+        if nanotime() > deadline:
+            break
+        with nogil:
+            futex_sleep_us(2000)
+    msg = f"debug check at {where}: {msg}"
+    if fatal:
+        gc_throw(msg.encode())
+    raise DebugCheckError(msg)
+
+
+def _debug_check(where="a test"):
+    """Debug builds: check the counters now (raises DebugCheckError); a
+    no-op in release builds."""
+    if GOCORE_DEBUG:
+        debug_check(where, 0)
+
+
+def _debug_exit_check():
+    debug_check("interpreter exit", 1)
+
+if GOCORE_DEBUG:
+    import atexit
+    atexit.register(_debug_exit_check)

@@ -50,11 +50,13 @@ from libc.stdint cimport uint32_t, int32_t, int64_t
 
 from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u32,
                                       cas_i64, ld_acq_i64)
-from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
+from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
 from gocore._includes.clock cimport nanotime
+from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
+                                      GC_DBG_SYNC_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect,
-                            park_sentinel,
+                            park_sentinel, dbg_counters,
                             G_ASYNC, WAKE_NORMAL,
                             W_MUTEX, W_RWMUTEX_R, W_RWMUTEX_W, W_WAITGROUP,
                             W_ONCE, W_SEMAPHORE)
@@ -74,6 +76,9 @@ from gocore._sched import DeadlockError
 
 cdef object PARK = park_sentinel()
 cdef PyObject *PARK_PTR = <PyObject *>PARK
+
+if GOCORE_DEBUG:
+    gc_dbg_ctr = dbg_counters()     # count linked waiters in _sched's counters
 
 cdef int64_t STARVE_NS = 1000000          # Go's starvationThresholdNs: 1 ms
 
@@ -129,6 +134,10 @@ cdef void semaq_unlock_cb(void *lock) noexcept nogil:
 
 cdef inline void semaq_push(semaq *q, swaiter *w, bint front) noexcept nogil:
     """Caller holds q.lock; w is not linked."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&q.lock) and not w.linked,
+                      b"semaq_push: q.lock not held, or waiter already linked")
+    gc_dbg_add(GC_DBG_SYNC_WAITERS, 1)
     if front:
         w.prev = NULL
         w.next = q.first
@@ -149,6 +158,12 @@ cdef inline void semaq_push(semaq *q, swaiter *w, bint front) noexcept nogil:
 
 cdef inline void semaq_unlink(semaq *q, swaiter *w) noexcept nogil:
     """Caller holds q.lock; w is linked into q."""
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&q.lock) and w.linked,
+                      b"semaq_unlink: q.lock not held, or waiter not linked")
+        gc_assert_msg((w.prev != NULL or q.first == w) and (w.next != NULL or q.last == w),
+                      b"semaq_unlink: waiter not linked into this queue")
+    gc_dbg_add(GC_DBG_SYNC_WAITERS, -1)
     if w.prev != NULL:
         w.prev.next = w.next
     else:

@@ -20,16 +20,20 @@ from libc.stdint cimport int64_t
 from libc.math cimport isnan
 
 from gocore._includes.clock cimport nanotime
+from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
                             runtime_ensure_started, timer_lock, timer_add_locked,
-                            timer_del_locked, timer_unlock, timer_unlock_cb,
+                            timer_del_locked, timer_unlock, timer_unlock_cb, dbg_counters,
                             G_ASYNC, W_SLEEP, WAKE_NORMAL)
 from gocore._chan cimport Chan
 
 import time as _pytime
 
 cdef object PARK = park_sentinel()
+
+if GOCORE_DEBUG:
+    gc_dbg_ctr = dbg_counters()     # count the heap's Timer references in _sched's counters
 cdef object _monotonic = _pytime.monotonic
 
 cdef int64_t MAX_NS = 9_000_000_000_000_000_000    # ~285 years: "never" without overflow
@@ -153,10 +157,12 @@ cdef class Timer:
             timer_unlock()
             if was:
                 Py_DECREF(self)
+                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
             raise MemoryError()
         timer_unlock()
         if not was:
             Py_INCREF(self)             # the heap's reference
+            gc_dbg_add(GC_DBG_TIMER_REFS, 1)
         return was
 
     def stop(self):
@@ -168,6 +174,7 @@ cdef class Timer:
         timer_unlock()
         if was:
             Py_DECREF(self)
+            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
         return was
 
     def reset(self, d):

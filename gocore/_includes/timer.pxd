@@ -13,6 +13,7 @@ cdef extern from "gocore_timer.h" nogil:
         int32_t kind
         void *arg
     ctypedef struct gc_timers:
+        gc_timer **heap
         int32_t len
         int64_t next_when
     int timers_add(gc_timers *ts, gc_timer *t)
