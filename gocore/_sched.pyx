@@ -74,6 +74,7 @@ WAIT_REASONS = {
     W_MUTEX: "sync.Mutex.Lock", W_RWMUTEX_R: "sync.RWMutex.RLock",
     W_RWMUTEX_W: "sync.RWMutex.Lock", W_WAITGROUP: "sync.WaitGroup.Wait",
     W_ONCE: "sync.Once.Do", W_SEMAPHORE: "semacquire", W_SYNC_COND: "sync.Cond.Wait",
+    W_CHAN_NIL_SEND: "chan send (nil chan)",
 }
 
 
