@@ -602,6 +602,10 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
             deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
     k = note_sleep_deadline(&mp.park, deadline)
+    if k == 2 and mp.is_m0:
+        # poked or interrupted by a signal: have M0 run Python's signal
+        # handlers (any signal's, not only SIGINT's) before it sleeps again
+        st_rel_i32(&sched.sigpending, 1)
     if k != 1:
         gc_mutex_lock(&sched.lock)
         if sched.timer_m == mp:
