@@ -336,6 +336,10 @@ cdef int check_wake(G gp) except -1:
     if f == WAKE_CLOSE:
         raise GoroutineExit()
     if f == WAKE_RECHECK:
+        # the main thread's park was cut short, by a signal among other
+        # causes: run Python's handlers now (one may raise, e.g.
+        # KeyboardInterrupt), not when the operation completes
+        PyErr_CheckSignals()
         return 1
     if f == WAKE_DEADLOCK:
         # Retry the operation first: a plain thread (invisible to checkdead)
