@@ -16,7 +16,8 @@ __all__ = [
     "DeadlockError", "ChanClosedError", "context",
 ]
 
-class DeadlockError(RuntimeError): ...
+class DeadlockError(RuntimeError):
+    dump: str   # the goroutines found asleep, as dump_goroutines() prints them
 class ChanClosedError(Exception): ...
 
 def go(fn: Callable[..., Any] | Coroutine[Any, Any, Any], /, *args: Any, **kwargs: Any) -> None: ...

@@ -79,7 +79,15 @@ WAIT_REASONS = {
 
 
 class DeadlockError(RuntimeError):
-    """All goroutines are asleep: the waiting call can never complete."""
+    """All goroutines are asleep: the waiting call can never complete.
+    `.dump` is the dump_goroutines() text taken where it was raised (the
+    goroutines found asleep); a note shows it in tracebacks, as Go prints
+    the goroutines at a deadlock."""
+
+    def __init__(self, *args):
+        RuntimeError.__init__(self, *args)
+        from gocore._debug import attach_deadlock_dump   # lazy: _debug imports this module
+        attach_deadlock_dump(self)
 
 
 class GoroutineExit(BaseException):
