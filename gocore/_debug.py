@@ -71,7 +71,7 @@ def frames_up_to(frame, root_frame=None, root_code=None) -> list[types.FrameType
 
 def caller_frame() -> types.FrameType | None:
     """The innermost frame outside the dumping machinery."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") in _OWN_MODULES:
         frame = frame.f_back
     return frame
@@ -162,7 +162,7 @@ def dump_goroutines() -> str:
 DEADLOCK_NOTE_GOROUTINES = 50
 
 
-def attach_deadlock_dump(err: BaseException) -> None:
+def attach_deadlock_dump(err: Any) -> None:
     """Give a DeadlockError being raised its `.dump` (taken here, while the
     goroutines found asleep are still parked) and a note showing it. Never
     raises: a failing dump must not hide the deadlock."""

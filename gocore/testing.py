@@ -80,25 +80,23 @@ def _check_args(timeout: object, ignore: object, baseline: object
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
     if not timeout >= 0:
         raise ValueError(f"timeout must be >= 0, got {timeout}")
-    if isinstance(ignore, (str, bytes)) or callable(ignore):
+    if isinstance(ignore, str) or callable(ignore):
         ignore = (ignore,)          # one item given alone
-    try:
-        items = tuple(ignore)       # type: ignore[arg-type]
-    except TypeError:
+    if not isinstance(ignore, Iterable):
         raise TypeError(f"ignore must be a list of function names or functions, "
-                        f"got {type(ignore).__name__}") from None
+                        f"got {type(ignore).__name__}")
+    items = tuple(ignore)
     for item in items:
         if not isinstance(item, str) and getattr(item, "__code__", None) is None:
             raise TypeError(f"ignore: {item!r} is neither a function name (str) nor a "
                             f"Python function")
     if baseline is None:
         base: frozenset[int] = frozenset()
+    elif isinstance(baseline, Iterable):
+        base = frozenset(baseline)
     else:
-        try:
-            base = frozenset(baseline)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"baseline must be a collection of goroutine ids (from "
-                            f"snapshot()), got {type(baseline).__name__}") from None
+        raise TypeError(f"baseline must be a collection of goroutine ids (from "
+                        f"snapshot()), got {type(baseline).__name__}")
     return float(timeout), items, base
 
 
@@ -184,7 +182,7 @@ async def check_no_leaks_async(timeout: float = DEFAULT_TIMEOUT, *,
     """check_no_leaks() for a lightweight (async def) goroutine, for
     instance at the end of main inside run(): it waits with gocore's
     sleep, so the goroutines it waits for can run meanwhile."""
-    from gocore._time import sleep
+    from gocore import sleep     # (gocore is fully imported by the time this runs)
 
     timeout_s, items, base = _check_args(timeout, ignore, baseline)
     if not _on_async_goroutine():
