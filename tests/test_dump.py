@@ -56,10 +56,13 @@ def parse(dump):
 async def poll_until(pred, timeout=20.0):
     """wait_until, but sleeping between polls rather than yielding: main
     then leaves its P idle, and that P's M steals the goroutines queued
-    behind a sync goroutine that keeps its own P (sync_time_sleep)."""
+    behind a sync goroutine that keeps its own P (sync_time_sleep). The
+    failure message has the last dump."""
     deadline = time.monotonic() + timeout
     while not pred():
-        assert time.monotonic() < deadline, f"condition not reached in {timeout}s: {pred}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout}s: {pred}\n"
+                                 f"{gocore.dump_goroutines()}")
         await sleep(0.002)
 
 
@@ -264,7 +267,10 @@ def test_every_wait_reason_and_stack(rt):
         stop.set()
         gate.close()        # the rest is closed by run() as main returns
 
-    rt.run(main)
+    try:
+        rt.run(main)
+    finally:
+        stop.set()      # even if main failed: a sleeper left running fails every later test
     blocks = seen["blocks"]
     for name, state in EXPECTED.items():
         b = block_of(blocks, name)
