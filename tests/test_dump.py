@@ -552,3 +552,19 @@ def test_hung_program_dumps_on_sigusr1(mode):
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["interrupt-run", "interrupt-norun"])
+def test_parked_main_thread_runs_signal_handlers_at_once(mode):
+    """Python runs handlers on the main thread only: parked in gocore (M0
+    idle in run(), or a blocking_* call without run()), it must wake for
+    them, and a handler's exception ends the wait (the channel stays
+    usable). Before, both waited until the 5 s wait ended by itself."""
+    r = run_prog("dump_hung.py", mode, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    m = re.fullmatch(r"interrupted after ([\d.]+)s", lines[0])
+    assert m and float(m.group(1)) < 2.5, r.stdout
+    if mode == "interrupt-norun":
+        assert lines[1:] == ["still works"]

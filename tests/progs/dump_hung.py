@@ -5,9 +5,17 @@
              in blocking_select with a pending timer (no deadlock either);
   deadlock - without run(): a goroutine parked, the main thread receiving
              on a channel nobody has: prints the DeadlockError's dump.
+  interrupt-run, interrupt-norun - the run and norun situations with a
+             SIGUSR1 handler that raises; a thread sends SIGUSR1 after
+             0.2 s: prints how long the wait lasted before it was cut short
+             (the program waits 5 s otherwise) and that the channel still
+             works.
 In run and norun, gocore.debug.dump_on_signal() is installed and "ready" is
 printed once everything is parked; the test sends SIGUSR1, then kills it."""
+import os
+import signal
 import sys
+import threading
 import time
 
 import gocore
@@ -40,6 +48,42 @@ elif mode == "norun":
     time.sleep(0.05)
     print("ready", flush=True)
     blocking_select(Chan().recv, after(60).recv)
+elif mode.startswith("interrupt-"):
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    def poke():
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    signal.signal(signal.SIGUSR1, handler)
+    c = Chan()
+
+    def short_sleeper():
+        time.sleep(5)
+
+    async def sender():
+        await c.send("still works")
+
+    async def wait_in_run():
+        go(short_sleeper)                 # running: no deadlock, M0 may idle
+        await c.recv()
+
+    t0 = time.monotonic()
+    threading.Thread(target=poke, daemon=True).start()
+    try:
+        if mode == "interrupt-run":
+            gocore.run(wait_in_run)
+        else:
+            blocking_select(c.recv, after(5).recv)
+    except Interrupted:
+        print(f"interrupted after {time.monotonic() - t0:.1f}s", flush=True)
+    if mode == "interrupt-norun":
+        go(sender)
+        print(c.blocking_recv(), flush=True)
 elif mode == "deadlock":
     go(stuck_receiver, Chan())
     time.sleep(0.05)
