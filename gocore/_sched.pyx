@@ -606,7 +606,9 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         mp.nextp = NULL
         return 1
     if sched.timer_m == NULL:
-        if ld_acq_i32(&timers.len) > 0:
+        # a timer already due is run by a P's holder (sysmon retakes a P
+        # whose M is stuck): sleeping "until" it would return at once, a spin
+        if ld_acq_i32(&timers.len) > 0 and ld_acq_i64(&timers.next_when) > nanotime():
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
         if deadlock_holdoff != 0 and maing.g != NULL and (deadline < 0 or deadlock_holdoff < deadline):
@@ -657,11 +659,16 @@ cdef bint checkdead() noexcept nogil:
     goroutine, a long computation) keeps its M running, so it is never
     taken for asleep. Plain threads that are not inside a gocore call are
     invisible here; see docs/design-decisions.md."""
+    global deadlock_holdoff
     cdef int32_t running, i
     if maing.g == NULL:
         return 0
-    if deadlock_holdoff != 0 and nanotime() < deadlock_holdoff:
-        return 0
+    if deadlock_holdoff != 0:
+        if nanotime() < deadlock_holdoff:
+            return 0
+        # over: clear it, or the sleepers that poll until it ends (stopm,
+        # gopark_thread) would get a deadline in the past and spin
+        deadlock_holdoff = 0
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
     if running > 0:
         return 0
@@ -1033,8 +1040,8 @@ cdef void sysmon_main(void *arg) noexcept nogil:
                 continue
             if now - pp.sysmon_when < RETAKE_NS:
                 continue
-            if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0:
-                continue
+            if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0 and not timers_due():
+                continue        # nothing waits for this P (due timers do wait)
             nstuck += 1
             st_rlx_i32(&pp.stuck, 1)
             if GC_GIL_BUILD:
