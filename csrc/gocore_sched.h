@@ -207,8 +207,9 @@ static inline uint32_t gc_fastrand(uint32_t *state) {
 
 #endif
 
-/* Sleep on an M's note until woken (1), interrupted by SIGINT (2, M0 only)
- * or deadline_ns passes (0; deadline < 0: none). nogil. */
+/* Sleep on an M's note until woken (1), poked or interrupted by a signal
+ * (2; only M0 takes signals: the other Ms block them) or deadline_ns passes
+ * (0; deadline < 0: none). nogil. */
 static inline uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns) {
     uint32_t k;
     while ((k = ld_acq_u32(&n->key)) == 0) {
@@ -219,7 +220,8 @@ static inline uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns) {
             wait = deadline_ns - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
             if (wait <= 0) return 0;
         }
-        futex_wait(&n->key, 0, wait);
+        if (futex_wait(&n->key, 0, wait) == EINTR && ld_acq_u32(&n->key) == 0)
+            return 2;
     }
     return k;
 }

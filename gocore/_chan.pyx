@@ -37,7 +37,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
-                            W_SELECT_NO_CASES, W_CHAN_NIL, WAKE_NORMAL, dbg_counters)
+                            W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
 from types import GenericAlias
 from gocore._sched import DeadlockError
@@ -295,7 +295,8 @@ cdef class _ChanOp:
                 raise RuntimeError("awaiting a channel operation outside a goroutine")
             gp.park_claim = 0
             sudog_init(&self.sg, gp, c, 0)
-            gopark_async(gp, NULL, NULL, W_CHAN_NIL, None)
+            gopark_async(gp, NULL, NULL,
+                         W_CHAN_NIL_SEND if self.mode == MODE_SEND else W_CHAN_NIL, None)
             self.state = 1
             out[0] = PARK_PTR
             return 1
@@ -493,7 +494,7 @@ cdef object blocking_send_impl(Chan c, object v):
     cdef sudog sg
     cdef bint suspect = 0
     if c.is_nil:
-        block_forever_thread(W_CHAN_NIL)
+        block_forever_thread(W_CHAN_NIL_SEND)
     while True:
         chan_lock(c)
         if try_send_locked(c, v) == 1:

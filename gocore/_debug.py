@@ -1,24 +1,50 @@
 """dump_goroutines(): a Go-style dump of every live goroutine, for finding
 leaks and deadlocks.
 
-    goroutine 1 [chan receive]:
-      main()
+    goroutine 7 [chan receive, 3 minutes]:
+      consume(...)
             /path/prog.py:12
+      main(...)
+            /path/prog.py:20
+
+The bracket holds the wait reason of a parked goroutine (the fixed
+vocabulary of _sched.WAIT_REASONS: `chan receive`, `select`,
+`sync.Mutex.Lock`...) or its state (`runnable`, `running`, `syscall`), and
+the minutes it has been parked once that is at least one (as Go prints it).
+The stack is innermost call first and holds only the goroutine's own frames.
 """
 
 from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from collections.abc import Collection
+from typing import Any, NamedTuple
 
 from gocore import _sched
 
+# Frames of these modules belong to the dumping machinery, not to the
+# goroutine that asked for (or was interrupted by) a dump.
+_OWN_MODULES = frozenset({__name__, "gocore.debug", "gocore.testing"})
 
-def _coro_frames(coro: Any) -> list[types.FrameType]:
-    """The frames of a suspended coroutine chain, innermost first."""
-    frames: list[types.FrameType] = []
-    seen: set[int] = set()
+
+class GoroutineRecord(NamedTuple):
+    """One goroutine in a snapshot (frames are live: use them at once)."""
+    goid: int
+    kind: str                       # "async" or "sync"
+    state: str                      # what the dump shows in brackets
+    minutes: int                    # whole minutes parked (0 unless waiting)
+    is_main: bool
+    is_current: bool                # the goroutine taking the snapshot
+    frames: list[types.FrameType]   # innermost first; [] if not started
+    fn: Any                         # its function, when it was given one
+
+
+def _coro_frames(coro) -> list[types.FrameType]:
+    """The frames of a suspended coroutine chain (cr_await / gi_yieldfrom),
+    innermost first."""
+    frames = []
+    seen = set()
     obj = coro
     while obj is not None and id(obj) not in seen:
         seen.add(id(obj))
@@ -30,21 +56,73 @@ def _coro_frames(coro: Any) -> list[types.FrameType]:
     return frames
 
 
-def _thread_frames(ident: int, fn: Any) -> list[types.FrameType]:
-    """A sync goroutine's frames on its worker thread, innermost first, down
-    to its own function (the worker loop below it is not the goroutine's)."""
-    frame = sys._current_frames().get(ident)
-    outermost = getattr(fn, "__code__", None)
+def frames_up_to(frame, root_frame=None, root_code=None) -> list[types.FrameType]:
+    """frame and its callers, innermost first, down to the goroutine's own
+    outermost frame (root_frame, or the first frame running root_code); all
+    of them if that root is not on the stack."""
     frames = []
     while frame is not None:
         frames.append(frame)
-        if frame.f_code is outermost:
+        if frame is root_frame or (root_code is not None and frame.f_code is root_code):
             break
         frame = frame.f_back
     return frames
 
 
-def _format_frames(frames: list[types.FrameType]) -> list[str]:
+def caller_frame() -> types.FrameType | None:
+    """The innermost frame outside the dumping machinery."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in _OWN_MODULES:
+        frame = frame.f_back
+    return frame
+
+
+def _state(kind, status, reason, is_current) -> str:
+    if is_current:
+        return "running"
+    if status == "waiting":
+        return reason
+    if kind == "sync" and status == "running":
+        # running on another thread while we hold the interpreter: inside a
+        # call of its own outside gocore (time.sleep, a socket read, a C
+        # library), which Go shows as a goroutine in a system call
+        return "syscall"
+    return status
+
+
+def goroutines(current_frame: types.FrameType | None = None,
+               only: Collection[int] | None = None) -> list[GoroutineRecord]:
+    """A snapshot of every live goroutine (or of those whose ids are in
+    only), by id. current_frame is where the calling goroutine's stack
+    starts (default: the caller's frame)."""
+    if current_frame is None:
+        current_frame = caller_frame()
+    threads = None
+    out = []
+    for (goid, kind, status, reason, waited, coro, fn, is_main, ident,
+         is_current) in _sched._goroutine_info():
+        if status == "dead" or (only is not None and goid not in only):
+            continue
+        root_code = getattr(fn, "__code__", None)
+        if is_current:
+            root = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            frames = frames_up_to(current_frame, root, None if coro is not None else root_code)
+        elif coro is not None:
+            frames = _coro_frames(coro)
+        elif kind == "sync" and ident:
+            # a sync goroutine that has started: its thread's stack
+            if threads is None:
+                threads = sys._current_frames()
+            frames = frames_up_to(threads.get(ident), None, root_code)
+        else:
+            frames = []
+        minutes = int(waited // 60) if status == "waiting" else 0
+        out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
+                                   minutes, bool(is_main), bool(is_current), frames, fn))
+    return out
+
+
+def format_frames(frames) -> list[str]:
     lines = []
     for f in frames:
         code = f.f_code
@@ -53,34 +131,49 @@ def _format_frames(frames: list[types.FrameType]) -> list[str]:
     return lines
 
 
+def format_goroutine(g: GoroutineRecord) -> str:
+    """`goroutine N [state]:` then the stack (Go's traceback format)."""
+    head = g.state + (f", {g.minutes} minutes" if g.minutes >= 1 else "")
+    lines = [f"goroutine {g.goid} [{head}]:" + (" (main)" if g.is_main else "")]
+    lines.extend(format_frames(g.frames))
+    if not g.frames and g.fn is not None:
+        # not started yet: where its function begins
+        name = getattr(g.fn, "__qualname__", None) or repr(g.fn)
+        lines.append(f"  {name}(...)  (not started)")
+        code = getattr(g.fn, "__code__", None)
+        if code is not None:
+            lines.append(f"        {code.co_filename}:{code.co_firstlineno}")
+    return "\n".join(lines) + "\n"
+
+
+def format_goroutines(gs) -> str:
+    """The blocks of format_goroutine, separated by blank lines."""
+    return "\n".join(format_goroutine(g) for g in gs)
+
+
 def dump_goroutines() -> str:
-    """Every live goroutine: `goroutine N [state or wait reason]:` and its
+    """Every live goroutine: `goroutine N [wait reason or state]:` and its
     Python stack (innermost call first), as Go prints them."""
-    out = []
-    for (goid, kind, status, reason, waited, coro, fn, is_main, ident, is_self) in _sched._goroutine_info():
-        head = "running" if is_self else reason
-        if waited >= 60:
-            head += f", {int(waited // 60)} minutes"
-        out.append(f"goroutine {goid} [{head}]:" + (" (main)" if is_main else ""))
-        if is_self:
-            frame: types.FrameType | None = sys._getframe(1)
-            frames = []
-            while frame is not None:
-                frames.append(frame)
-                frame = frame.f_back
-        elif coro is not None:
-            frames = _coro_frames(coro)
-        elif kind == "sync" and status == "running" and ident:
-            frames = _thread_frames(ident, fn)
-        else:
-            frames = []
-        lines = _format_frames(frames)
-        if not lines and fn is not None:
-            name = getattr(fn, "__qualname__", repr(fn))
-            code = getattr(fn, "__code__", None)
-            lines = [f"  {name}(...)  (not started)"]
-            if code is not None:
-                lines.append(f"        {code.co_filename}:{code.co_firstlineno}")
-        out.extend(lines)
-        out.append("")
-    return "\n".join(out)
+    return format_goroutines(goroutines(caller_frame()))
+
+
+# A traceback shows at most this many goroutines of a DeadlockError's dump
+# (its .dump attribute keeps them all).
+DEADLOCK_NOTE_GOROUTINES = 50
+
+
+def attach_deadlock_dump(err: Any) -> None:
+    """Give a DeadlockError being raised its `.dump` (taken here, while the
+    goroutines found asleep are still parked) and a note showing it. Never
+    raises: a failing dump must not hide the deadlock."""
+    try:
+        gs = goroutines(caller_frame())
+        err.dump = format_goroutines(gs)
+        shown = format_goroutines(gs[:DEADLOCK_NOTE_GOROUTINES]).rstrip("\n")
+        if len(gs) > DEADLOCK_NOTE_GOROUTINES:
+            shown += (f"\n\n... and {len(gs) - DEADLOCK_NOTE_GOROUTINES} more "
+                      "goroutines (the exception's .dump lists them all)")
+    except Exception as e:  # pragma: no cover - defensive
+        err.dump = shown = f"(no goroutine dump: {e!r})"
+    if shown:
+        err.add_note(shown)

@@ -74,6 +74,7 @@ cdef enum WaitReason:
     W_ONCE
     W_SEMAPHORE
     W_SYNC_COND
+    W_CHAN_NIL_SEND
 
 # What woke a parked G (written by the claimer before goready).
 cdef enum WakeFlag:

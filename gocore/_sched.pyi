@@ -5,7 +5,8 @@ from typing import Any, NoReturn, ParamSpec, TypeVar, overload
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-class DeadlockError(RuntimeError): ...
+class DeadlockError(RuntimeError):
+    dump: str   # the goroutines found asleep, as dump_goroutines() prints them
 
 class GoroutineExit(BaseException):
     """Raised inside a sync goroutine parked in gocore when run() ends."""

@@ -77,11 +77,20 @@ WAIT_REASONS = {
     W_MUTEX: "sync.Mutex.Lock", W_RWMUTEX_R: "sync.RWMutex.RLock",
     W_RWMUTEX_W: "sync.RWMutex.Lock", W_WAITGROUP: "sync.WaitGroup.Wait",
     W_ONCE: "sync.Once.Do", W_SEMAPHORE: "semacquire", W_SYNC_COND: "sync.Cond.Wait",
+    W_CHAN_NIL_SEND: "chan send (nil chan)",
 }
 
 
 class DeadlockError(RuntimeError):
-    """All goroutines are asleep: the waiting call can never complete."""
+    """All goroutines are asleep: the waiting call can never complete.
+    `.dump` is the dump_goroutines() text taken where it was raised (the
+    goroutines found asleep); a note shows it in tracebacks, as Go prints
+    the goroutines at a deadlock."""
+
+    def __init__(self, *args):
+        RuntimeError.__init__(self, *args)
+        from gocore._debug import attach_deadlock_dump   # lazy: _debug imports this module
+        attach_deadlock_dump(self)
 
 
 class GoroutineExit(BaseException):
@@ -369,6 +378,10 @@ cdef int check_wake(G gp) except -1:
     if f == WAKE_CLOSE:
         raise GoroutineExit()
     if f == WAKE_RECHECK:
+        # the main thread's park was cut short, by a signal among other
+        # causes: run Python's handlers now (one may raise, e.g.
+        # KeyboardInterrupt), not when the operation completes
+        PyErr_CheckSignals()
         return 1
     if f == WAKE_DEADLOCK:
         # Retry the operation first: a plain thread (invisible to checkdead)
@@ -669,7 +682,9 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         mp.nextp = NULL
         return 1
     if sched.timer_m == NULL:
-        if ld_acq_i32(&timers.len) > 0:
+        # a timer already due is run by a P's holder (sysmon retakes a P
+        # whose M is stuck): sleeping "until" it would return at once, a spin
+        if ld_acq_i32(&timers.len) > 0 and ld_acq_i64(&timers.next_when) > nanotime():
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
         if (deadlock_holdoff > nanotime() and maing.g != NULL
@@ -678,6 +693,10 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
             deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
     k = note_sleep_deadline(&mp.park, deadline)
+    if k == 2 and mp.is_m0:
+        # poked or interrupted by a signal: have M0 run Python's signal
+        # handlers (any signal's, not only SIGINT's) before it sleeps again
+        st_rel_i32(&sched.sigpending, 1)
     if k != 1:
         gc_mutex_lock(&sched.lock)
         if sched.timer_m == mp:
@@ -1108,8 +1127,8 @@ cdef void sysmon_main(void *arg) noexcept nogil:
                 continue
             if now - pp.sysmon_when < RETAKE_NS:
                 continue
-            if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0:
-                continue
+            if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0 and not timers_due():
+                continue        # nothing waits for this P (due timers do wait)
             nstuck += 1
             st_rlx_i32(&pp.stuck, 1)
             if GC_GIL_BUILD:

@@ -1,0 +1,30 @@
+# Type stubs for gocore.testing (the pytest plugin's hooks are not listed).
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Final
+
+__all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
+           "LeakCheck", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT: Final[float]
+
+# a function name (qualified, optionally prefixed by its module) or a Python function
+IgnoreItem = str | Callable[..., Any]
+
+class GoroutineLeakError(AssertionError):
+    goroutines: tuple[int, ...]
+    dump: str
+    def __init__(self, message: str, goroutines: tuple[int, ...] = (), dump: str = "") -> None: ...
+
+def snapshot() -> frozenset[int]: ...
+def check_no_leaks(timeout: float = ..., *, ignore: Iterable[IgnoreItem] | IgnoreItem = (),
+                   baseline: Collection[int] | None = None) -> None: ...
+async def check_no_leaks_async(timeout: float = ..., *, ignore: Iterable[IgnoreItem] | IgnoreItem = (),
+                               baseline: Collection[int] | None = None) -> None: ...
+
+class LeakCheck:
+    timeout: float
+    ignore: list[IgnoreItem]
+    enabled: bool
+    baseline: frozenset[int] | None
+    def __init__(self, timeout: float = ..., ignore: Iterable[IgnoreItem] = (),
+                 enabled: bool = True) -> None: ...

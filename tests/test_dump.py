@@ -1,0 +1,570 @@
+"""Goroutine dumps (issue 7): dump_goroutines(), the dump DeadlockError
+carries, and gocore.debug.dump_on_signal().
+
+Go's format: `goroutine N [wait reason]:` (`, M minutes` once parked for a
+minute or more), then the goroutine's stack, innermost call first. Every
+primitive that parks a goroutine is checked for its wait reason and for a
+stack that names the function parked in it (the line marked `# parks`).
+"""
+import contextlib
+import io
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+import gocore
+import gocore.debug
+from gocore import (Chan, DeadlockError, Mutex, Once, RWMutex, Semaphore, WaitGroup,
+                    blocking_select, go, nilchan, select, sleep)
+from gocore import _debug
+
+from conftest import popen_prog, run_prog, settle, wait_until
+
+HEAD = re.compile(r"goroutine (\d+) \[([^\]]*)\]:( \(main\))?")
+FRAME = re.compile(r"  (\S+)\(\.\.\.\)(  \(not started\))?")
+WHERE = re.compile(r"        (.+):(\d+)")
+
+with open(__file__) as _f:
+    PARK_LINES = {i for i, line in enumerate(_f, 1) if line.rstrip().endswith("# parks")}
+
+
+def parse(dump):
+    """[{goid, state, main, frames: [(name, file, line)]}] of a dump, each
+    block checked to be well formed."""
+    blocks = []
+    for text in dump.split("\n\n"):
+        if not text.strip():
+            continue
+        lines = text.rstrip("\n").split("\n")
+        m = HEAD.fullmatch(lines[0])
+        assert m, f"bad header {lines[0]!r} in\n{dump}"
+        frames = []
+        for i in range(1, len(lines), 2):
+            f = FRAME.fullmatch(lines[i])
+            w = WHERE.fullmatch(lines[i + 1]) if i + 1 < len(lines) else None
+            assert f and w, f"bad frame lines {lines[i:i + 2]!r} in\n{dump}"
+            frames.append((f.group(1), w.group(1), int(w.group(2))))
+        blocks.append({"goid": int(m.group(1)), "state": m.group(2), "main": bool(m.group(3)),
+                       "frames": frames})
+    return blocks
+
+
+async def poll_until(pred, timeout=20.0):
+    """wait_until, but sleeping between polls rather than yielding: main
+    then leaves its P idle, and that P's M steals the goroutines queued
+    behind a sync goroutine that keeps its own P (sync_time_sleep). The
+    failure message has the last dump."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout}s: {pred}\n"
+                                 f"{gocore.dump_goroutines()}")
+        await sleep(0.002)
+
+
+def block_of(blocks, fn_name):
+    """The one block whose stack has fn_name."""
+    found = [b for b in blocks if any(name == fn_name for name, _, _ in b["frames"])]
+    assert len(found) == 1, f"{fn_name}: {len(found)} goroutines in {blocks}"
+    return found[0]
+
+
+def assert_parked_in(block, fn_name):
+    """The innermost frame of this file is fn_name's `# parks` line."""
+    here = [fr for fr in block["frames"] if fr[1] == __file__]
+    assert here and here[0][0] == fn_name and here[0][2] in PARK_LINES, block
+
+
+@contextlib.contextmanager
+def procs(n):
+    saved = gocore.gomaxprocs()
+    gocore.gomaxprocs(n)
+    try:
+        yield
+    finally:
+        gocore.gomaxprocs(saved)
+
+
+# ---------------------------------------------------------------- every wait reason
+
+async def parked_recv(c):
+    await c.recv()  # parks
+
+
+async def parked_send(c):
+    await c.send(1)  # parks
+
+
+async def parked_range(c):
+    async for _ in c:  # parks
+        pass
+
+
+async def parked_select(a, b):
+    await select(a.recv, (b.send, 1))  # parks
+
+
+async def parked_sleep():
+    await sleep(60)  # parks
+
+
+async def parked_mutex(m):
+    await m.lock()  # parks
+
+
+async def parked_rlock(rw):
+    await rw.rlock()  # parks
+
+
+async def parked_wlock(rw):
+    await rw.lock()  # parks
+
+
+async def parked_waitgroup(wg):
+    await wg.wait()  # parks
+
+
+async def parked_semaphore(sem):
+    await sem.acquire(2)  # parks
+
+
+async def once_body(gate):
+    await gate.recv()  # parks
+
+
+async def once_first(once, gate):
+    await once.do(lambda: once_body(gate))
+
+
+async def parked_once(once):
+    await once.do(lambda: None)  # parks
+
+
+async def parked_nil_recv():
+    await nilchan.recv()  # parks
+
+
+async def parked_nil_send():
+    await nilchan.send(1)  # parks
+
+
+async def inner_helper(c):
+    await c.recv()  # parks
+
+
+async def parked_nested(c):
+    await inner_helper(c)
+
+
+def sync_recv(c):
+    c.blocking_recv()  # parks
+
+
+def sync_send(c):
+    c.blocking_send(1)  # parks
+
+
+def sync_select(a, b):
+    blocking_select(a.recv, b.recv)  # parks
+
+
+def sync_mutex(m):
+    with m:  # parks
+        pass
+
+
+def sync_waitgroup(wg):
+    wg.blocking_wait()  # parks
+
+
+def sync_semaphore(sem):
+    sem.blocking_acquire(2)  # parks
+
+
+def sync_nil_recv():
+    nilchan.blocking_recv()  # parks
+
+
+def sync_time_sleep(stop):
+    while not stop.is_set():
+        time.sleep(0.005)  # parks
+
+
+EXPECTED = {
+    "parked_recv": "chan receive",
+    "parked_send": "chan send",
+    "parked_range": "chan receive",
+    "parked_select": "select",
+    "parked_sleep": "sleep",
+    "parked_mutex": "sync.Mutex.Lock",
+    "parked_rlock": "sync.RWMutex.RLock",
+    "parked_wlock": "sync.RWMutex.Lock",
+    "parked_waitgroup": "sync.WaitGroup.Wait",
+    "parked_semaphore": "semacquire",
+    "once_body": "chan receive",          # the first once.do caller, inside fn
+    "parked_once": "sync.Once.Do",        # a second caller waits for the first
+    "parked_nil_recv": "chan receive (nil chan)",
+    "parked_nil_send": "chan send (nil chan)",
+    "inner_helper": "chan receive",
+    "sync_recv": "chan receive",
+    "sync_send": "chan send",
+    "sync_select": "select",
+    "sync_mutex": "sync.Mutex.Lock",
+    "sync_waitgroup": "sync.WaitGroup.Wait",
+    "sync_semaphore": "semacquire",
+    "sync_nil_recv": "chan receive (nil chan)",
+    "sync_time_sleep": "syscall",         # inside a call outside gocore
+}
+
+
+@pytest.mark.timeout(60)
+def test_every_wait_reason_and_stack(rt):
+    """Goroutines parked in each primitive (async and sync) show Go's wait
+    reason and a stack whose innermost frame of ours is the parking line."""
+    stop = threading.Event()
+    seen = {}
+
+    async def main():
+        mu, rw_w, rw_r = Mutex(), RWMutex(), RWMutex()
+        await mu.lock()
+        await rw_w.lock()            # readers wait
+        await rw_r.rlock()           # a writer waits
+        wg = WaitGroup()
+        wg.add(1)
+        sem = Semaphore(2)
+        await sem.acquire(2)
+        once, gate = Once(), Chan()
+        for fn, args in [(parked_recv, (Chan(),)), (parked_send, (Chan(),)),
+                         (parked_range, (Chan(),)), (parked_select, (Chan(), Chan())),
+                         (parked_sleep, ()), (parked_mutex, (mu,)), (parked_rlock, (rw_w,)),
+                         (parked_wlock, (rw_r,)), (parked_waitgroup, (wg,)),
+                         (parked_semaphore, (sem,)), (once_first, (once, gate)),
+                         (parked_nil_recv, ()), (parked_nil_send, ()),
+                         (parked_nested, (Chan(),)),
+                         (sync_recv, (Chan(),)), (sync_send, (Chan(),)),
+                         (sync_select, (Chan(), Chan())), (sync_mutex, (mu,)),
+                         (sync_waitgroup, (wg,)), (sync_semaphore, (sem,)),
+                         (sync_nil_recv, ()), (sync_time_sleep, (stop,))]:
+            go(fn, *args)
+        await poll_until(lambda: "once_body" in gocore.dump_goroutines())
+        go(parked_once, once)
+
+        def all_parked():
+            blocks = parse(gocore.dump_goroutines())
+            for name, state in EXPECTED.items():
+                found = [b for b in blocks if any(f[0] == name for f in b["frames"])]
+                if len(found) != 1 or found[0]["state"] != state:
+                    return False
+            seen["blocks"] = blocks
+            return True
+
+        await poll_until(all_parked)
+        seen["main_blocks"] = parse(gocore.dump_goroutines())
+        stop.set()
+        gate.close()        # the rest is closed by run() as main returns
+
+    try:
+        rt.run(main)
+    finally:
+        stop.set()      # even if main failed: a sleeper left running fails every later test
+    blocks = seen["blocks"]
+    for name, state in EXPECTED.items():
+        b = block_of(blocks, name)
+        assert b["state"] == state, (name, b)
+        if name == "sync_time_sleep":     # between two sleeps now and then
+            assert b["frames"][0][0] == name, b
+        else:
+            assert_parked_in(b, name)
+    assert [f[0] for f in block_of(blocks, "inner_helper")["frames"]] == \
+        ["inner_helper", "parked_nested"]          # innermost first, whole chain
+    once_chain = [f[0] for f in block_of(blocks, "once_body")["frames"]]
+    assert once_chain[0] == "once_body" and once_chain[-1] == "once_first", once_chain
+    main_block = [b for b in seen["main_blocks"] if b["main"]]
+    assert len(main_block) == 1 and main_block[0]["state"] == "running"
+    assert main_block[0]["frames"][0][0].endswith("main")
+    # the main goroutine's stack ends at main: nothing of pytest below it
+    assert all(f[1] == __file__ for f in main_block[0]["frames"]), main_block
+
+
+@pytest.mark.timeout(30)
+def test_not_started_goroutine_is_runnable():
+    """A goroutine that has not run yet: [runnable] and where its function
+    begins (Go prints the function's entry)."""
+    out = {}
+
+    async def fresh():
+        pass
+
+    async def main():
+        go(fresh)
+        out["dump"] = gocore.dump_goroutines()     # no await: fresh cannot have run
+
+    with procs(1):
+        gocore.run(main)
+    b = block_of(parse(out["dump"]), "test_not_started_goroutine_is_runnable.<locals>.fresh")
+    assert b["state"] == "runnable"
+    assert "(not started)" in out["dump"]
+    assert b["frames"][0][1:] == (__file__, fresh.__code__.co_firstlineno)
+
+
+def test_dump_outside_run_is_empty_without_goroutines():
+    assert gocore.dump_goroutines() == ""
+
+
+@pytest.mark.parametrize("waited, shown", [
+    (0.0, "chan receive"), (59.9, "chan receive"), (60.0, "chan receive, 1 minutes"),
+    (3725.0, "chan receive, 62 minutes")])
+def test_minutes_waiting(monkeypatch, waited, shown):
+    """Go adds `, N minutes` to a goroutine parked for one minute or more
+    (and writes `1 minutes`). The runtime's snapshot is faked here: nobody
+    waits a minute in a test."""
+    async def slow():
+        pass
+
+    info = [(7, "async", "waiting", "chan receive", waited, None, slow, False, 0, False),
+            (8, "async", "runnable", "runnable", 0.0, None, slow, False, 0, False)]
+    monkeypatch.setattr(_debug._sched, "_goroutine_info", lambda: info)
+    blocks = parse(gocore.dump_goroutines())
+    assert [(b["goid"], b["state"]) for b in blocks] == [(7, shown), (8, "runnable")]
+
+
+# ---------------------------------------------------------------- DeadlockError
+
+async def forgotten(c):
+    await c.recv()  # parks
+
+
+@pytest.mark.timeout(30)
+def test_deadlock_error_carries_the_dump(rt):
+    """DeadlockError.dump is the dump taken where it was raised: main (the
+    raiser, running) and every goroutine found asleep; a note shows it in
+    tracebacks, as Go prints the goroutines at `all goroutines are asleep`."""
+    async def main():
+        go(forgotten, Chan())
+        await settle()
+        try:
+            await Chan().send(1)
+        except DeadlockError as e:
+            return e
+
+    e = rt.run(main)
+    assert str(e) == "all goroutines are asleep - deadlock!"
+    blocks = parse(e.dump)
+    assert len(blocks) == 2
+    b = block_of(blocks, "forgotten")
+    assert b["state"] == "chan receive"
+    assert_parked_in(b, "forgotten")
+    main_block = [b for b in blocks if b["main"]][0]
+    assert main_block["frames"][0][0] == "test_deadlock_error_carries_the_dump.<locals>.main"
+    assert e.__notes__ == [e.dump.rstrip("\n")]
+
+
+@pytest.mark.timeout(60)
+def test_deadlock_note_is_capped_dump_is_not():
+    """Thousands of goroutines asleep: the traceback note shows the first
+    50, `.dump` has them all."""
+    n = 60
+
+    async def main():
+        c = Chan()
+        for _ in range(n):
+            go(forgotten, c)
+        await settle()
+        try:
+            await Chan().recv()
+        except DeadlockError as e:
+            return e
+
+    with procs(1):
+        e = gocore.run(main)
+    assert len(parse(e.dump)) == n + 1
+    note = e.__notes__[0]
+    assert len(re.findall(r"^goroutine \d+ \[", note, re.M)) == 50
+    assert note.endswith(f"... and {n + 1 - 50} more goroutines (the exception's .dump lists them all)")
+
+
+@pytest.mark.timeout(30)
+def test_deadlock_outside_run_dump():
+    """The main thread's blocking call (no run()) deadlocks: the dump lists
+    the goroutines found asleep."""
+    r = run_prog("dump_hung.py", "deadlock", timeout=20)
+    assert r.returncode == 0, r.stderr
+    b = block_of(parse(r.stdout), "stuck_receiver")
+    assert b["state"] == "chan receive"
+
+
+@pytest.mark.timeout(30)
+def test_uncaught_deadlock_traceback_shows_the_goroutines():
+    r = run_prog("deadlock_norun.py", "uncaught", timeout=20)
+    assert r.returncode == 1
+    tail = r.stderr.split("DeadlockError: all goroutines are asleep - deadlock!\n", 1)[1]
+    assert tail.startswith("goroutine "), r.stderr
+    assert block_of(parse(tail), "main")["main"]
+
+
+# ---------------------------------------------------------------- dump_on_signal
+
+@pytest.fixture
+def restore_signals():
+    """Put SIGUSR1/SIGUSR2 back as they were (and forget our handlers)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)}
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h if h is not None else signal.SIG_DFL)
+        gocore.debug._installed.pop(s, None)
+
+
+@pytest.mark.timeout(30)
+def test_dump_on_signal_in_run(rt, restore_signals):
+    """SIGUSR1 during run() writes the dump: the goroutine the main thread
+    was running shows [running] with the interrupted stack. At gomaxprocs 2
+    main may run on another M while M0 idles: M0 must still wake for it."""
+    buf = io.StringIO()
+    gocore.debug.dump_on_signal(file=buf)
+
+    async def main():
+        go(forgotten, Chan())
+        await settle()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await wait_until(lambda: buf.getvalue())
+
+    rt.run(main)
+    text = buf.getvalue()
+    assert text.startswith("SIGUSR1: goroutine dump\n\n"), text
+    blocks = parse(text.split("\n\n", 1)[1])
+    assert block_of(blocks, "forgotten")["state"] == "chan receive"
+    assert [b["main"] for b in blocks].count(True) == 1
+
+
+@pytest.mark.timeout(30)
+def test_dump_on_signal_writes_to_stderr_by_default(capsys, restore_signals):
+    """Default file: sys.stderr when the signal comes. Outside run(), the
+    main thread is no goroutine: its stack follows the goroutines."""
+    gocore.debug.dump_on_signal(signal.SIGUSR2)
+    os.kill(os.getpid(), signal.SIGUSR2)
+    time.sleep(0.01)          # the handler runs at the next bytecode boundary
+    err = capsys.readouterr().err
+    assert err.startswith("SIGUSR2: goroutine dump\n\nmain thread (not a goroutine):\n"), err
+    assert "test_dump_on_signal_writes_to_stderr_by_default(...)" in err
+
+
+@pytest.mark.timeout(30)
+def test_undo_dump_on_signal(restore_signals):
+    def mine(signum, frame):
+        pass
+
+    signal.signal(signal.SIGUSR2, mine)
+    assert gocore.debug.dump_on_signal(signal.SIGUSR2) is mine      # the replaced handler
+    ours = signal.getsignal(signal.SIGUSR2)
+    assert ours is not mine
+    assert gocore.debug.dump_on_signal(signal.SIGUSR2) is mine      # a second install replaces ours
+    assert gocore.debug.undo_dump_on_signal(signal.SIGUSR2) is True
+    assert signal.getsignal(signal.SIGUSR2) is mine
+    assert gocore.debug.undo_dump_on_signal(signal.SIGUSR2) is False
+    # replaced by someone else since: left alone
+    gocore.debug.dump_on_signal(signal.SIGUSR2)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    assert gocore.debug.undo_dump_on_signal(signal.SIGUSR2) is False
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+
+
+@pytest.mark.timeout(30)
+def test_dump_on_signal_chain(restore_signals):
+    calls = []
+    signal.signal(signal.SIGUSR2, lambda s, f: calls.append(s))
+    buf = io.StringIO()
+    gocore.debug.dump_on_signal(signal.SIGUSR2, file=buf, chain=True)
+    os.kill(os.getpid(), signal.SIGUSR2)
+    time.sleep(0.01)
+    assert calls == [signal.SIGUSR2] and buf.getvalue().startswith("SIGUSR2: goroutine dump")
+
+
+@pytest.mark.parametrize("sig, exc", [
+    ("SIGUSR1", TypeError), (1.5, TypeError), (True, TypeError), (None, TypeError),
+    (0, ValueError), (99999, ValueError), (-3, ValueError),
+    (signal.SIGKILL, ValueError), (signal.SIGSTOP, ValueError)])
+def test_dump_on_signal_bad_input(sig, exc, restore_signals):
+    with pytest.raises(exc, match="dump_on_signal"):
+        gocore.debug.dump_on_signal(sig)
+    with pytest.raises(exc, match="dump_on_signal"):
+        gocore.debug.undo_dump_on_signal(sig)
+
+
+def test_dump_on_signal_bad_file_and_thread(restore_signals):
+    with pytest.raises(TypeError, match="text stream"):
+        gocore.debug.dump_on_signal(file=42)
+    errors = []
+
+    def other_thread():
+        try:
+            gocore.debug.dump_on_signal()
+        except ValueError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
+    assert errors and "main thread" in str(errors[0])
+
+
+def read_until(proc, needles, timeout=20.0):
+    """proc's stderr until every needle is in it (a reader thread: no
+    blocking read without a timeout)."""
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(proc.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = "".join(chunks)
+        if all(n in text for n in needles):
+            return text
+        time.sleep(0.02)
+    raise AssertionError(f"no {needles} in stderr within {timeout}s: {''.join(chunks)!r}")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["run", "norun"])
+def test_hung_program_dumps_on_sigusr1(mode):
+    """A program stuck waiting (in run(): main parked, a sync goroutine in
+    time.sleep; without run(): the main thread in blocking_select) answers
+    SIGUSR1 at once with its goroutines."""
+    proc = popen_prog("dump_hung.py", mode)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGUSR1)
+        if mode == "run":
+            text = read_until(proc, ["stuck_sleeper(...)", "main(...)"])
+            blocks = parse(text.split("\n\n", 1)[1])
+            # [running] if the signal interrupted its time.sleep on the main thread
+            assert block_of(blocks, "stuck_sleeper")["state"] in ("syscall", "running")
+            assert block_of(blocks, "main")["state"] == "chan receive"
+        else:
+            text = read_until(proc, ["stuck_receiver(...)", "main thread (not a goroutine):\n  <module>"])
+            goroutines = text.split("\n\n", 1)[1].split("main thread")[0]
+            assert block_of(parse(goroutines), "stuck_receiver")["state"] == "chan receive"
+        assert proc.poll() is None          # still running: the dump does not end it
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["interrupt-run", "interrupt-norun"])
+def test_parked_main_thread_runs_signal_handlers_at_once(mode):
+    """Python runs handlers on the main thread only: parked in gocore (M0
+    idle in run(), or a blocking_* call without run()), it must wake for
+    them, and a handler's exception ends the wait (the channel stays
+    usable). Before, both waited until the 5 s wait ended by itself."""
+    r = run_prog("dump_hung.py", mode, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    m = re.fullmatch(r"interrupted after ([\d.]+)s", lines[0])
+    assert m and float(m.group(1)) < 2.5, r.stdout
+    if mode == "interrupt-norun":
+        assert lines[1:] == ["still works"]
