@@ -5,6 +5,11 @@ from typing import Any, NoReturn, ParamSpec, TypeVar, overload
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
+DEBUG: bool   # compiled with GOCORE_DEBUG=1
+
+class DebugCheckError(BaseException):
+    """Debug builds: a runtime invariant or counter check failed."""
+
 class DeadlockError(RuntimeError):
     dump: str   # the goroutines found asleep, as dump_goroutines() prints them
 
