@@ -190,11 +190,12 @@ def sync_nil_recv():
 
 
 def sync_time_sleep(stop):
-    # One long wait outside gocore (shown as [syscall]). A loop of short
-    # time.sleep calls here made run() hang now and then at gomaxprocs 2 in
-    # CI (main's timer never fired): a known sysmon liveness bug, recorded in
-    # docs/testing.md, not what this test is about.
-    stop.wait(30)
+    # Waits outside gocore (shown as [syscall]) in 50 ms steps. 5 ms steps
+    # made run() hang once at gomaxprocs 2 in CI (main's timer never fired):
+    # a known sysmon liveness bug recorded in docs/testing.md, not what this
+    # test is about.
+    while not stop.is_set():
+        time.sleep(0.05)
 
 
 EXPECTED = {
