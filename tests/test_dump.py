@@ -229,6 +229,11 @@ EXPECTED = {
 def test_every_wait_reason_and_stack(rt):
     """Goroutines parked in each primitive (async and sync) show Go's wait
     reason and a stack whose innermost frame of ours is the parking line."""
+    if rt.procs == 2:
+        # Known runtime bug (docs/testing.md, "Known runtime bugs"): in CI this
+        # case hangs in run() now and then (main's timer starves behind the
+        # sync goroutine in time.sleep). Not run until that is fixed.
+        pytest.xfail("known bug: timer starvation behind a sync goroutine at gomaxprocs 2")
     stop = threading.Event()
     seen = {}
 
