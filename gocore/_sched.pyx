@@ -682,9 +682,10 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         mp.nextp = NULL
         return 1
     if sched.timer_m == NULL:
-        # a timer already due is run by a P's holder (sysmon retakes a P
-        # whose M is stuck): sleeping "until" it would return at once, a spin
-        if ld_acq_i32(&timers.len) > 0 and ld_acq_i64(&timers.next_when) > nanotime():
+        # (a timer already due makes this sleep return at once: the M then
+        # takes an idle P in findrunnable and runs it; skipping timer_m duty
+        # for it left due timers with no M at all - a hang at gomaxprocs 2)
+        if ld_acq_i32(&timers.len) > 0:
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
         if (deadlock_holdoff > nanotime() and maing.g != NULL
