@@ -67,14 +67,14 @@ static inline void *gqueue_get(gc_gqueue *q) {
 }
 
 /* ---- P: a logical processor. */
-enum { P_IDLE = 0, P_RUNNING = 1, P_SYSCALL = 2 };
+enum { P_IDLE = 0, P_RUNNING = 1 };
 
 typedef struct gc_p {
     /* owner only (the M that holds this P) */
     int32_t id;
     uint32_t schedtick;        /* scheduling rounds; written by the owner, read by sysmon (relaxed) */
     /* under sched.lock */
-    int32_t status;            /* P_IDLE / P_RUNNING / P_SYSCALL; read racily by thieves */
+    int32_t status;            /* P_IDLE / P_RUNNING; read racily by sysmon */
     struct gc_p *link;         /* next in sched.pidle */
     void *m;                   /* the gc_m holding this P, NULL when idle */
     /* sysmon only */

@@ -345,7 +345,7 @@ cdef void goready(G gp) noexcept:
                       b"goready: putting on a P this M does not own")
         queued = runq_put(pp, gptr, 1, &sched.lock, &sched.gq)
         pown_release(mp, pp)
-        if queued:
+        if queued and not GC_GIL_BUILD:
             wakep()
     else:
         gc_mutex_lock(&sched.lock)
@@ -951,15 +951,56 @@ cdef extern from *:
     void *TIMERS_DUE
 
 
+cdef void *findrunnable_now(gc_m *mp) noexcept nogil:
+    """mp holds a P. One look for work that never blocks: due timers, the
+    local queue, the global queue, then stealing (if not too many Ms spin
+    already). Returns a G (its queue reference passes to mp), TIMERS_DUE,
+    or NULL. Safe with or without the GIL: schedule() calls it first with
+    the GIL held, so that an M with work elsewhere never drops the GIL just
+    to find it. (Dropping and retaking the GIL every few goroutines starves
+    a thread waiting for it: CPython's waiter asks for a switch only if
+    nobody took the GIL for 5 ms, and the dropper retakes it first.)"""
+    cdef gc_p *pp = mp.p
+    cdef gc_p *victim
+    cdef void *gp
+    cdef int32_t n, i, k, start
+    if timers_due():
+        return TIMERS_DUE
+    gp = runq_get(pp)
+    if gp != NULL:
+        return gp
+    if ld_rlx_u32(&sched.gq.size) != 0:
+        gc_mutex_lock(&sched.lock)
+        gp = globrunq_get(pp, &sched.gq, 0, sched.nprocs)
+        gc_mutex_unlock(&sched.lock)
+        if gp != NULL:
+            return gp
+    n = sched.nprocs
+    if n > 1 and (mp.spinning or 2 * ld_acq_i32(&sched.nmspinning) < n - ld_acq_i32(&sched.npidle)):
+        if not mp.spinning:
+            mp.spinning = 1
+            fetch_add_i32(&sched.nmspinning, 1)
+        for k in range(4):
+            start = gc_fastrand(&mp.fastrand) % n
+            for i in range(n):
+                victim = &sched.allp[(start + i) % n]
+                if victim == pp:
+                    continue
+                gp = runq_steal(pp, victim, k == 3 and ld_rlx_i32(&victim.stuck))
+                if gp != NULL:
+                    add_rlx_i64(&sched.nsteals, 1)
+                    resetspinning(mp)
+                    return gp
+    return NULL
+
+
 cdef void *findrunnable(gc_m *mp) noexcept nogil:
     """Find a G to run for mp (which may hold no P), stealing, or park the M.
     Returns NULL when mp must go back to the loop top (runtime stopping,
     SIGINT pending for M0), TIMERS_DUE when mp (holding a P) should run
     timers. The returned G's queue reference passes to mp."""
     cdef gc_p *pp
-    cdef gc_p *victim
     cdef void *gp
-    cdef int32_t n, i, k, start
     while True:
         if ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
             return NULL
@@ -967,9 +1008,11 @@ cdef void *findrunnable(gc_m *mp) noexcept nogil:
             return NULL
         pp = mp.p
         if pp == NULL:
-            if timers_due():
-                # woken for a timer: take an idle P to run it (if none is
-                # idle, the busy Ms run timers between goroutines)
+            if timers_due() or any_work():
+                # woken for a timer, or sysmon took our P while our G ran
+                # and that G left work behind (a gosched onto the global
+                # queue): take an idle P to run it. If none is idle, the
+                # busy Ms run timers between goroutines and find the work.
                 gc_mutex_lock(&sched.lock)
                 pp = pidleget()
                 gc_mutex_unlock(&sched.lock)
@@ -980,34 +1023,9 @@ cdef void *findrunnable(gc_m *mp) noexcept nogil:
                 if mp.is_m0 and ld_acq_i32(&sched.sigpending):
                     return NULL
             continue
-        if timers_due():
-            return TIMERS_DUE
-        gp = runq_get(pp)
+        gp = findrunnable_now(mp)
         if gp != NULL:
             return gp
-        if ld_rlx_u32(&sched.gq.size) != 0:
-            gc_mutex_lock(&sched.lock)
-            gp = globrunq_get(pp, &sched.gq, 0, sched.nprocs)
-            gc_mutex_unlock(&sched.lock)
-            if gp != NULL:
-                return gp
-        # steal, if not too many Ms are already spinning
-        n = sched.nprocs
-        if n > 1 and (mp.spinning or 2 * ld_acq_i32(&sched.nmspinning) < n - ld_acq_i32(&sched.npidle)):
-            if not mp.spinning:
-                mp.spinning = 1
-                fetch_add_i32(&sched.nmspinning, 1)
-            for k in range(4):
-                start = gc_fastrand(&mp.fastrand) % n
-                for i in range(n):
-                    victim = &sched.allp[(start + i) % n]
-                    if victim == pp:
-                        continue
-                    gp = runq_steal(pp, victim, k == 3 and (victim.status == P_SYSCALL or ld_rlx_i32(&victim.stuck)))
-                    if gp != NULL:
-                        add_rlx_i64(&sched.nsteals, 1)
-                        resetspinning(mp)
-                        return gp
         # nothing: give up the P (rechecking the global queue under the lock)
         gc_mutex_lock(&sched.lock)
         if sched.gq.size != 0:
@@ -1229,19 +1247,19 @@ cdef int schedule(gc_m *mp) except -1:
                 gp = globrunq_get(pp, &sched.gq, 1, sched.nprocs)
                 gc_mutex_unlock(&sched.lock)
             if gp == NULL:
-                gp = runq_get(pp)
+                gp = findrunnable_now(mp)     # keeps the GIL (see there)
         if gp == NULL:
             with nogil:
                 gp = findrunnable(mp)
             if gp == NULL:
                 continue
-            if mp.spinning:
-                # found work: stop spinning, and if it was the last spinner,
-                # wake another M for what may be left (Go's resetspinning)
-                resetspinning(mp)
-            if gp == TIMERS_DUE:
-                run_timers()
-                continue
+        if mp.spinning:
+            # found work: stop spinning, and if it was the last spinner,
+            # wake another M for what may be left (Go's resetspinning)
+            resetspinning(mp)
+        if gp == TIMERS_DUE:
+            run_timers()
+            continue
         if mp.is_m0 and (<G>gp).kind == G_SYNC and not (<G>gp).is_main:
             # M0 is the thread inside run(): a sync goroutine would capture
             # it (run() could not return while the function blocks), so M0
@@ -1300,6 +1318,8 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
                     gc_mutex_lock(&sched.lock)
                     gqueue_put(&sched.gq, gptr)
                     gc_mutex_unlock(&sched.lock)
+                    if mp.p == NULL:
+                        wakep()            # sysmon took our P: we may not be the one to run it
                     return
                 Py_INCREF(gp)              # the parked state's reference
                 gc_assert_msg(gp.status == G_RUNNING,
@@ -1619,7 +1639,7 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     if pp != NULL:
         queued = runq_put(pp, <void *>gp, 1, &sched.lock, &sched.gq)
         pown_release(mp, pp)
-        if queued:
+        if queued and not GC_GIL_BUILD:
             wakep()
     else:
         gc_mutex_lock(&sched.lock)

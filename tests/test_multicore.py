@@ -143,8 +143,15 @@ def test_idle_runtime_uses_almost_no_cpu(procs):
 @pytest.mark.timeout(120)
 def test_goroutines_migrate_between_ms_and_nothing_is_lost():
     """gomaxprocs 2: 200 goroutines each take 50 steps with gosched between
-    them, recording the OS thread (M) of every step. Every step happens
-    exactly once, and goroutines are run by more than one M."""
+    them, recording the OS thread (M) of every step; every 10th step of
+    every 20th goroutine blocks in time.sleep (a call that releases the GIL
+    and never returns to the scheduler). Every step happens exactly once,
+    and goroutines are run by more than one M.
+
+    How they move differs by build: on a free-threaded build idle Ms are
+    woken to steal; on a GIL build readying a goroutine wakes nobody (one M
+    runs Python at a time) and the goroutines move when sysmon retakes the
+    P of the M stuck in time.sleep and hands it to another M."""
     steps = 50
     n = 200
     record = {}                        # goroutine -> list of thread ids
@@ -152,11 +159,13 @@ def test_goroutines_migrate_between_ms_and_nothing_is_lost():
 
     async def worker(i, wg):
         seen = []
-        for _ in range(steps):
+        for step in range(steps):
             seen.append(threading.get_ident())
             x = 0
             for k in range(200):           # some work, so that others steal
                 x += k
+            if i % 20 == 0 and step % 10 == 5:
+                time.sleep(0.003)          # stuck outside the runtime
             await gosched()
         with lock:
             record[i] = seen
@@ -174,7 +183,7 @@ def test_goroutines_migrate_between_ms_and_nothing_is_lost():
     assert sorted(record) == list(range(n))
     assert all(len(v) == steps for v in record.values())
     threads = set().union(*map(set, record.values()))
-    assert len(threads) >= 2, "every step ran on one M: no stealing happened"
+    assert len(threads) >= 2, "every step ran on one M: no stealing or retake happened"
     migrated = sum(1 for v in record.values() if len(set(v)) > 1)
     assert migrated >= 1, "no goroutine ever moved to another M"
 

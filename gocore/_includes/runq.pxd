@@ -8,7 +8,6 @@ cdef extern from "gocore_runq.h" nogil:
     enum:
         P_IDLE
         P_RUNNING
-        P_SYSCALL
     ctypedef struct gc_p:
         int32_t id
         uint32_t schedtick
