@@ -33,7 +33,10 @@
 #      waker wins, the others skip that waiter), writes the result into the
 #      waiter record and calls goready(g) - exactly one goready per gopark.
 #   Hence a G is never readied before it has stopped running, and never sits
-#   on a run queue while it runs.
+#   on a run queue while it runs. One exception, a token rather than a G to
+#   run: a started SYNC G whose thread woke up and found no idle P queues
+#   itself with lockedm set while its thread parks (exitsyscall); the M that
+#   takes it from a run queue hands over its P instead of running it.
 #
 # Lock order (take left before right; never the reverse):
 #   channel locks (in address order) -> sched.lock -> allglock
@@ -97,7 +100,12 @@ cdef class G:
     cdef object kwargs
     cdef object coro            # ASYNC: the coroutine, created at the G's first run
     cdef readonly bint is_main
-    cdef unsigned long thread_ident   # SYNC: the worker thread running it (for dumps)
+    cdef unsigned long thread_ident   # SYNC: the worker thread running it (for dumps); 0 until it starts
+    # SYNC, started, woken but no P was idle (Go's stoplockedm): its M parks
+    # and the G sits on a run queue as a token for it. Whoever takes the
+    # token from lockedm with xchg (the scheduler picking the G: it hands
+    # its P to that M; or teardown: it wakes the M to unwind) owns the wake-up.
+    cdef void *lockedm
     # atomic (any M)
     cdef int32_t status         # GStatus
     cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1

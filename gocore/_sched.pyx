@@ -235,6 +235,19 @@ cdef G getg():
 
 # ---------------------------------------------------------------- park / ready
 
+cdef inline gc_p *own_p(gc_m *mp) noexcept nogil:
+    """The calling M's P, pinned (pown_acquire) until pown_release; NULL on a
+    plain thread, on an M without a P, and on an M left over from an earlier
+    run(): its sync goroutine outlived that run, and its P pointer names a
+    P that procresize has reset and given to this run's Ms."""
+    if mp == NULL:
+        return NULL
+    if mp.gen != ld_acq_i64(&sched.gen):
+        mp.p = NULL          # only this M writes its own stale pointer
+        return NULL
+    return pown_acquire(mp)
+
+
 cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
                        int32_t reason, object w) noexcept:
     """Requires GIL; Caller holds what unlockf releases. Prepares gp (the
@@ -262,9 +275,9 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     (exitsyscall). Returns 1 if woken, 0 on deadline_ns timeout (then the
     caller must claim gp itself or wait for the claimer's goready)."""
     cdef gc_m *mp = gc_tls_m
-    cdef gc_p *pp = pown_acquire(mp) if mp != NULL else NULL
+    cdef gc_p *pp = own_p(mp)
     cdef int woken
-    cdef bint is_main
+    cdef bint is_main, queued = 0
     if GOCORE_DEBUG:
         gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
                       b"gopark_thread: an ASYNC G, or a G that is not running")
@@ -277,9 +290,11 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     if gp.kind == G_THREAD and not gp.is_main:
         fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
         fetch_add_i64(&threadparkseq, 1)
-    if pp != NULL:
-        # the M sleeps in the runtime: checkdead counts it asleep until the
-        # goready that wakes it (counting before unlockf: no waker can come first)
+    if mp != NULL:
+        # the M (with a P or not: sysmon may have retaken it, or it is left
+        # from an earlier run) sleeps in the runtime: checkdead counts it
+        # asleep until the goready that wakes it (counting before unlockf:
+        # no waker can come first)
         gp.counted_blocked = 1
         fetch_add_i32(&sched.nmblocked, 1)
     if unlockf != NULL:
@@ -288,6 +303,8 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     is_main = gp.is_main
     if is_main and maing.g != <void *>gp:
         set_maing(gp)
+    if pp != NULL:
+        Py_INCREF(gp)        # for a token, should exitsyscall find no idle P (taken here: no GIL there)
     with nogil:
         if pp != NULL:
             entersyscall_block(mp)       # hands pp on (pinned until then)
@@ -305,9 +322,15 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
         elif woken != 1:
             note_sleep(&gp.note)     # claimed meanwhile: the wake-up is coming
             woken = 1
-        if mp != NULL and mp.p == NULL:
-            exitsyscall(mp)
-            pown_enter_g(mp)             # back inside the G with a P
+        if pp != NULL and not exitsyscall(mp):
+            # every P is busy: queue gp as a token and park this thread
+            # until an M picks the token up and hands its P over (or run()
+            # ends); the token's queue reference was taken above
+            queued = exitsyscall_locked(mp, <void *>gp, &gp.status, &gp.lockedm)
+    if pp != NULL:
+        if not queued:
+            Py_DECREF(gp)                # the token's reference, unused
+        pown_enter_g(mp)                 # back inside the G (with a P, unless run() ends)
     if woken == 1:
         st_rel_i32(&gp.status, G_RUNNING)
     return woken
@@ -339,7 +362,7 @@ cdef void goready(G gp) noexcept:
         return
     st_rel_i32(&gp.status, G_RUNNABLE)
     mp = gc_tls_m
-    pp = pown_acquire(mp) if mp != NULL else NULL
+    pp = own_p(mp)
     if pp != NULL:
         gc_assert_msg(pp.m == <void *>mp,
                       b"goready: putting on a P this M does not own")
@@ -682,12 +705,16 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         mp.nextp = NULL
         return 1
     if sched.timer_m == NULL:
-        # (a timer already due makes this sleep return at once: the M then
-        # takes an idle P in findrunnable and runs it; skipping timer_m duty
-        # for it left due timers with no M at all - a hang at gomaxprocs 2)
         if ld_acq_i32(&timers.len) > 0:
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
+            if sched.pidle == NULL and deadline <= nanotime() + TIMER_POLL_NS:
+                # Overdue and every P busy: a P's holder fires it between
+                # goroutines, or sysmon retakes a stuck P. Returning at once
+                # would spin; never waking could strand it if a P goes idle
+                # without noticing (skipping this duty did hang at
+                # gomaxprocs 2): look again in a millisecond.
+                deadline = nanotime() + TIMER_POLL_NS
         if (deadlock_holdoff > nanotime() and maing.g != NULL
                 and (deadline < 0 or deadlock_holdoff < deadline)):
             sched.timer_m = mp       # wake to run checkdead again when the holdoff ends
@@ -721,6 +748,8 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
     mp.nextp = NULL
     return 1
 
+
+cdef int64_t TIMER_POLL_NS = 1000000    # stopm: re-check an overdue timer while every P is busy
 
 cdef gc_gref maing              # under sched.lock: the main goroutine, for checkdead
 
@@ -903,31 +932,79 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     gc_assert_msg(pp.m == <void *>mp, b"entersyscall_block: handing off a P this M does not own")
     pown_set(pp, NULL, POWN_SCHED)      # nobody's until the next acquirep
     add_rlx_i64(&sched.nhandoffs, 1)
-    if not runq_empty(pp) or ld_rlx_u32(&sched.gq.size) != 0:
-        startm(pp, 0)
-        return
+    # Decided under sched.lock, as the P goes idle: a G queued on the global
+    # queue just before (a sync G's token, by an M that found no idle P
+    # since this one was in transit) or a timer added meanwhile (its kick
+    # found no idle P to wake an M for) would otherwise be stranded with
+    # the P idle and every M asleep.
     gc_mutex_lock(&sched.lock)
+    if (not runq_empty(pp) or sched.gq.size != 0 or timers_due()
+            or (ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL)):
+        gc_mutex_unlock(&sched.lock)
+        startm(pp, 0)        # to run the work, or to take timer duty once it finds none
+        return
     pidleput(pp)
     gc_mutex_unlock(&sched.lock)
 
 
-cdef void exitsyscall(gc_m *mp) noexcept nogil:
-    """mp's G returns from a blocking call: take an idle P, or wait for one
-    (Go's exitsyscall; the G is locked to this M, so the M waits for a P
-    rather than queueing the G)."""
+cdef bint exitsyscall(gc_m *mp) noexcept nogil:
+    """mp's sync G returns from a blocking call: take an idle P (Go's
+    exitsyscall fast path). 0 if none is idle and the runtime still runs:
+    the caller queues the G as a token and parks (exitsyscall_locked)."""
     cdef gc_p *pp
-    while True:
-        gc_mutex_lock(&sched.lock)
-        pp = pidleget()
-        if pp != NULL or ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
-            gc_mutex_unlock(&sched.lock)
-            if pp != NULL:
-                acquirep(mp, pp)
-            return
+    gc_mutex_lock(&sched.lock)
+    pp = pidleget()
+    if pp == NULL and not ld_acq_i32(&sched.stopping) and mp.gen == sched.gen:
         gc_mutex_unlock(&sched.lock)
-        # Every P is busy: wait for one to go idle. A short sleep loop keeps
-        # this rare path simple; the hand-off issue refines it.
-        futex_sleep_us(50)
+        return 0
+    gc_mutex_unlock(&sched.lock)
+    if pp != NULL:
+        acquirep(mp, pp)
+    return 1
+
+
+cdef bint exitsyscall_locked(gc_m *mp, void *gptr, int32_t *status, void **lockedm) noexcept nogil:
+    """The slow path (Go's exitsyscall0 + stoplockedm). gptr is mp's sync G;
+    the caller took a queue reference for it. A sync G cannot move to another
+    thread (its Python frames are on this one), so it goes on the global
+    queue as a token and this M parks until the M that takes the token hands
+    over its P (startlockedm). Returns 0 if it was not queued after all (a P
+    went idle meanwhile, or the runtime is stopping): the caller drops the
+    reference. Woken by teardown instead, mp returns without a P. status
+    and lockedm are the G's fields (no Python object here: nogil)."""
+    cdef gc_p *pp
+    gc_mutex_lock(&sched.lock)
+    pp = pidleget()
+    if pp != NULL or ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
+        gc_mutex_unlock(&sched.lock)
+        if pp != NULL:
+            acquirep(mp, pp)
+        return 0
+    note_clear(&mp.park)
+    mp.nextp = NULL
+    st_rel_i32(status, G_RUNNABLE)
+    st_rel_ptr(lockedm, <void *>mp)
+    if gqueue_put(&sched.gq, gptr) < 0:
+        gc_throw(b"out of memory in the global run queue")
+    gc_mutex_unlock(&sched.lock)
+    note_sleep(&mp.park)
+    note_clear(&mp.park)
+    if mp.nextp != NULL:
+        acquirep(mp, mp.nextp)
+        mp.nextp = NULL
+    st_rel_i32(status, G_RUNNING)
+    return 1
+
+
+cdef void startlockedm(gc_m *mp, gc_m *lockedm) noexcept nogil:
+    """mp took a token from a run queue for a sync G parked on lockedm: hand
+    mp's P to lockedm and wake it (Go's startlockedm). mp is left without a
+    P and goes looking for one (it will park: its P's work went with it)."""
+    cdef gc_p *pp = <gc_p *>xchg_ptr(<void **>&mp.p, NULL)
+    pp.m = NULL
+    pown_set(pp, NULL, POWN_SCHED)
+    lockedm.nextp = pp
+    note_wakeup(&lockedm.park)
 
 
 cdef extern from *:
@@ -1229,6 +1306,7 @@ cdef int schedule(gc_m *mp) except -1:
     """Requires GIL. Run Gs until the runtime stops (or SIGINT for M0)."""
     cdef void *gp
     cdef gc_p *pp
+    cdef gc_m *lockedm
     while True:
         if ld_rlx_i32(&sched.stopping) or mp.gen != sched.gen:
             return 0
@@ -1259,6 +1337,13 @@ cdef int schedule(gc_m *mp) except -1:
             resetspinning(mp)
         if gp == TIMERS_DUE:
             run_timers()
+            continue
+        if (<G>gp).kind == G_SYNC and (<G>gp).thread_ident != 0:
+            # a started sync G: the token of its parked thread (exitsyscall_locked)
+            lockedm = <gc_m *>xchg_ptr(&(<G>gp).lockedm, NULL)
+            if lockedm != NULL:
+                startlockedm(mp, lockedm)
+            Py_DECREF(<object>gp)        # the token's queue reference
             continue
         if mp.is_m0 and (<G>gp).kind == G_SYNC and not (<G>gp).is_main:
             # M0 is the thread inside run(): a sync goroutine would capture
@@ -1635,7 +1720,7 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
-    pp = pown_acquire(mp) if mp != NULL else NULL
+    pp = own_p(mp)
     if pp != NULL:
         queued = runq_put(pp, <void *>gp, 1, &sched.lock, &sched.gq)
         pown_release(mp, pp)
@@ -1875,6 +1960,16 @@ cdef void teardown(gc_m *m0) except *:
             if cas_u32(&gp.park_claim, 0, 1):
                 gp.wake_flags = WAKE_CLOSE
                 goready(gp)
+                closing.append(gp)
+        elif gp.kind == G_SYNC:
+            # woken, but its thread waits for a P (exitsyscall_locked): wake
+            # it without one; its token left on a run queue is dropped below
+            mp = <gc_m *>xchg_ptr(&gp.lockedm, NULL)
+            if mp != NULL:
+                gp.wake_flags = WAKE_CLOSE
+                st_rel_i32(&gp.status, G_RUNNING)
+                mp.nextp = NULL
+                note_wakeup(&mp.park)
                 closing.append(gp)
     cdef int64_t unwind_deadline = nanotime() + 2000000000
     while closing and nanotime() < unwind_deadline:

@@ -149,19 +149,24 @@ cdef class Timer:
     cdef bint queue(self, int64_t ns, int64_t period) except -1:
         """(Re)queue with a new deadline; return whether it was queued before."""
         cdef bint was
+        # The heap's reference is taken before the timer is queued: once
+        # timerlock is released an M may fire it and drop that reference.
+        Py_INCREF(self)
         timer_lock()
         was = timer_del_locked(&self.t)
         self.t.when = deadline_after(ns)
         self.t.period = period
         if timer_add_locked(&self.t) < 0:
             timer_unlock()
+            Py_DECREF(self)             # unused
             if was:
-                Py_DECREF(self)
+                Py_DECREF(self)         # the heap's, for the entry removed above
                 gc_dbg_add(GC_DBG_TIMER_REFS, -1)
             raise MemoryError()
         timer_unlock()
-        if not was:
-            Py_INCREF(self)             # the heap's reference
+        if was:
+            Py_DECREF(self)             # the heap held one already
+        else:
             gc_dbg_add(GC_DBG_TIMER_REFS, 1)
         return was
 

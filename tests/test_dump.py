@@ -190,12 +190,11 @@ def sync_nil_recv():
 
 
 def sync_time_sleep(stop):
-    # Waits outside gocore (shown as [syscall]) in 50 ms steps. 5 ms steps
-    # made run() hang once at gomaxprocs 2 in CI (main's timer never fired):
-    # a known sysmon liveness bug recorded in docs/testing.md, not what this
-    # test is about.
+    # Waits outside gocore (shown as [syscall]) in short steps: main's
+    # timers must keep firing while this M keeps re-entering Python
+    # (a liveness bug once, see docs/testing.md).
     while not stop.is_set():
-        time.sleep(0.05)
+        time.sleep(0.005)
 
 
 EXPECTED = {
@@ -229,11 +228,6 @@ EXPECTED = {
 def test_every_wait_reason_and_stack(rt):
     """Goroutines parked in each primitive (async and sync) show Go's wait
     reason and a stack whose innermost frame of ours is the parking line."""
-    if rt.procs == 2:
-        # Known runtime bug (docs/testing.md, "Known runtime bugs"): in CI this
-        # case hangs in run() now and then (main's timer starves behind the
-        # sync goroutine in time.sleep). Not run until that is fixed.
-        pytest.xfail("known bug: timer starvation behind a sync goroutine at gomaxprocs 2")
     stop = threading.Event()
     seen = {}
 

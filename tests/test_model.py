@@ -214,8 +214,8 @@ def is_parked(goid):
 async def prober(pred, out):
     """Yield until pred() holds (or WAIT_S passes), then report on out.
     Mostly gosched; now and then a short timer wait leaves the processor
-    idle, since a sync goroutine coming back from a blocking call waits for
-    an idle P and a gosched loop alone never leaves one at gomaxprocs 1."""
+    idle (both the busy-P and the idle-P paths of a sync goroutine coming
+    back from a blocking call get exercised)."""
     deadline = time.monotonic() + WAIT_S
     spins = 0
     while not pred():

@@ -143,10 +143,10 @@ def test_idle_runtime_uses_almost_no_cpu(procs):
 @pytest.mark.timeout(120)
 def test_goroutines_migrate_between_ms_and_nothing_is_lost():
     """gomaxprocs 2: 200 goroutines each take 50 steps with gosched between
-    them, recording the OS thread (M) of every step; every 10th step of
-    every 20th goroutine blocks in time.sleep (a call that releases the GIL
-    and never returns to the scheduler). Every step happens exactly once,
-    and goroutines are run by more than one M.
+    them, recording the OS thread (M) of every step; step 25 of every 50th
+    goroutine blocks in time.sleep (a call that releases the GIL and never
+    returns to the scheduler). Every step happens exactly once, and
+    goroutines are run by more than one M.
 
     How they move differs by build: on a free-threaded build idle Ms are
     woken to steal; on a GIL build readying a goroutine wakes nobody (one M
@@ -164,8 +164,10 @@ def test_goroutines_migrate_between_ms_and_nothing_is_lost():
             x = 0
             for k in range(200):           # some work, so that others steal
                 x += k
-            if i % 20 == 0 and step % 10 == 5:
-                time.sleep(0.003)          # stuck outside the runtime
+            if i % 50 == 0 and step == 25:
+                # stuck outside the runtime for longer than sysmon's
+                # longest look-again delay (10 ms) plus its retake threshold
+                time.sleep(0.03)
             await gosched()
         with lock:
             record[i] = seen
@@ -202,3 +204,131 @@ def test_gil_state_after_import():
     assert out.returncode == 0, out.stderr
     free_threaded_build = "t" in getattr(sys, "abiflags", "")
     assert out.stdout.strip() == ("False" if free_threaded_build else "True"), out.stderr
+
+
+def _run_prog(prog, *args, timeout=30):
+    try:
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(prog), *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the program hung; its output so far: {e.stdout!r} {e.stderr!r}")
+
+
+WOKEN_SYNC_WHILE_P_BUSY = """
+    import sys, time, gocore
+    from gocore import Chan, go, gosched, run, sleep
+
+    def sync_receiver(c, done):
+        try:
+            c.blocking_recv()            # wakes while every P is busy
+            done.append("received")
+        finally:
+            done.append("finally")
+
+    async def spinner(done):
+        while "finally" not in done and not stop:
+            await gosched()              # keeps the only P busy for ever
+
+    stop = False
+
+    async def main(mode):
+        global stop
+        c, done = Chan(), []
+        go(sync_receiver, c, done)
+        go(spinner, done)
+        await sleep(0.01)                # the receiver is parked by now
+        await c.send(1)
+        if mode == "exit":
+            return list(done)            # main returns with the receiver woken
+        t0 = time.monotonic()
+        while "finally" not in done and time.monotonic() - t0 < 5:
+            await gosched()
+        seen = list(done)                # before the spinner stops: a P may go idle then
+        stop = True
+        return seen
+
+    gocore.gomaxprocs(int(sys.argv[1]))
+    print(sys.argv[2], run(main, sys.argv[2]))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_woken_sync_goroutine_runs_while_every_p_is_busy(procs):
+    """A sync goroutine woken while goroutines keep every P busy (one
+    spinning on gosched at gomaxprocs 1) queues itself as a token and runs
+    when an M picks it up (Go's stoplockedm/startlockedm), rather than
+    waiting for a P to go idle, which never happens here."""
+    r = _run_prog(WOKEN_SYNC_WHILE_P_BUSY, procs, "wait")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "wait ['received', 'finally']"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_run_ends_while_a_woken_sync_goroutine_waits_for_a_p(procs):
+    """Main returns right after waking the sync goroutine: whether it got a
+    P or still waits for one, it finishes (its finally runs) and run()
+    returns."""
+    r = _run_prog(WOKEN_SYNC_WHILE_P_BUSY, procs, "exit")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("exit ["), r.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_sync_goroutine_outliving_run_owns_no_p_in_the_next_run(procs):
+    """A sync goroutine inside a foreign call when run() returns finishes on
+    its own later. If it blocks in gocore during the next run(), its M is of
+    an old generation and owns no P: it must not hand off or queue onto a P
+    of the new run (a debug build asserts that; a release build could get
+    two Ms on one P). The next run works and closes it at its end."""
+    prog = """
+        import sys, time, gocore
+        from gocore import Chan, go, gosched, run
+
+        events = []
+        c = Chan()
+
+        def straggler():
+            events.append("started")
+            try:
+                time.sleep(0.3)          # run() returns meanwhile
+                c.blocking_send(1)       # blocks in the next run()
+            except BaseException as e:
+                events.append(type(e).__name__)
+                raise
+
+        async def first():
+            go(straggler)
+            while not events:
+                await gosched()
+
+        async def busy(n, out):
+            total = 0
+            for i in range(n):
+                total += i
+                await gosched()
+            await out.send(total)
+
+        async def second():
+            out = Chan()
+            t0 = time.monotonic()
+            rounds = 0
+            while time.monotonic() - t0 < 1.0:
+                for _ in range(8):
+                    go(busy, 200, out)
+                for _ in range(8):
+                    assert await out.recv() == sum(range(200))
+                rounds += 1
+            return rounds > 0
+
+        gocore.gomaxprocs(int(sys.argv[1]))
+        run(first)
+        print("second", run(second))
+        time.sleep(0.1)
+        print("straggler", events)
+    """
+    r = _run_prog(prog, procs)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["second True", "straggler ['started', 'GoroutineExit']"], r.stdout + r.stderr

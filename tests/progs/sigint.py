@@ -3,9 +3,14 @@
   idle  - every goroutine (main too) parked, waiting for a plain thread
           that sleeps for long: every M idle.
 Each goroutine prints "finally <name>" when closed. Prints READY once set up."""
+import signal
 import sys
 import threading
 import time
+
+# A shell starts background jobs with SIGINT ignored, and Python then
+# installs no handler of its own: put it back, as an interactive run has it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import gocore
 from gocore import Chan, go, gosched, run
