@@ -13,7 +13,6 @@ except ImportError:  # pragma: no cover - pyproject.toml lists Cython as a build
     sys.exit("building gocore needs Cython >= 3.1 (pip install cython)")
 
 DEBUG = os.environ.get("GOCORE_DEBUG", "") not in ("", "0")
-FREE_THREADED = bool(getattr(sys, "_is_gil_enabled", None)) and "t" in getattr(sys, "abiflags", "")
 
 MODULES = ["_sched", "_chan", "_sync", "_time", "_atomic", "_testhooks"]
 
@@ -38,10 +37,10 @@ extensions = [
     if os.path.exists(f"gocore/{name}.pyx")
 ]
 
-# One directives dict for every module. freethreading_compatible is declared
-# only once every shared structure is guarded by atomics or C locks rather
-# than the GIL and the suite passes on 3.13t with the GIL off; see
-# docs/free-threading.md for where that work stands. Until then the GIL stays on.
+# One directives dict for every module. Each .pyx declares
+# freethreading_compatible=True in its first line: every shared structure is
+# guarded by atomics or C locks rather than the GIL, and the suite passes on
+# 3.13t with the GIL off (docs/free-threading.md, CI's ft leg).
 directives = {
     "language_level": 3,
     "boundscheck": False,

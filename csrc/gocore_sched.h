@@ -5,6 +5,7 @@
 #ifndef GOCORE_SCHED_H
 #define GOCORE_SCHED_H
 
+#include <Python.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,6 +29,9 @@ typedef struct gc_m {
     gc_p *nextp;
     gc_note park;
     /* under sched.lock */
+    void *tstate;           /* its PyThreadState while it is in the runtime, else NULL:
+                             * sysmon reads tstate->state (free-threaded builds) to
+                             * tell an M blocked outside Python from one running it */
     struct gc_m *schedlink; /* next in sched.midle */
     int32_t in_midle;
     int32_t exited;         /* left its loop; never touches the runtime again */
@@ -139,6 +143,18 @@ typedef struct {
     int64_t nsteals;
     int64_t nparks;
 } gc_sched;
+
+/* Free-threaded builds: is the thread state `ts` detached, i.e. is its
+ * thread outside Python (a blocking call, a C wait)? 3.13t keeps this in
+ * the public PyThreadState.state (0 detached, 1 attached, 2 suspended).
+ * GIL builds answer 0: there sysmon asks the GIL instead. */
+#ifdef Py_GIL_DISABLED
+static inline int gc_tstate_detached(void *ts) {
+    return __atomic_load_n(&((PyThreadState *)ts)->state, __ATOMIC_ACQUIRE) == 0;
+}
+#else
+static inline int gc_tstate_detached(void *ts) { (void)ts; return 0; }
+#endif
 
 /* Block every asynchronous signal in the calling thread, so that the process'
  * signals (SIGINT above all) are delivered to the main thread. */

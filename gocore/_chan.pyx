@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 # gocore/_chan.pyx - channels and select (Go's chan.go and select.go).
 # Invariants and lock order: _chan.pxd.
 #

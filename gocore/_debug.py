@@ -37,7 +37,7 @@ class GoroutineRecord(NamedTuple):
     is_main: bool
     is_current: bool                # the goroutine taking the snapshot
     frames: list[types.FrameType]   # innermost first; [] if not started
-    fn: Any                         # its function, when it was given one
+    fn: Any                         # its function, if it has not started yet
 
 
 def _coro_frames(coro) -> list[types.FrameType]:
@@ -117,8 +117,10 @@ def goroutines(current_frame: types.FrameType | None = None,
         else:
             frames = []
         minutes = int(waited // 60) if status == "waiting" else 0
+        started = coro is not None or bool(ident)
         out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
-                                   minutes, bool(is_main), bool(is_current), frames, fn))
+                                   minutes, bool(is_main), bool(is_current), frames,
+                                   None if started else fn))
     return out
 
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 # gocore/_sched.pyx - the M:P:G scheduler (Go's proc.go): go, run, gosched,
 # findrunnable, work stealing, wakep/startm/stopm, gopark/goready, the P
 # hand-off of blocking calls, deadlock detection and run()'s teardown.
@@ -24,6 +24,7 @@
 cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.pystate cimport PyThreadState_Get
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
@@ -659,6 +660,7 @@ cdef void mstart(void *arg) noexcept nogil:
     note_clear(&mp.park)
     with gil:
         gc_tls_m = mp
+        set_tstate(mp, <void *>PyThreadState_Get())
         if mp.nextp != NULL:
             acquirep(mp, mp.nextp)
             mp.nextp = NULL
@@ -667,7 +669,14 @@ cdef void mstart(void *arg) noexcept nogil:
         except BaseException as e:
             record_panic(e, None)
         gc_tls_m = NULL
+        set_tstate(mp, NULL)         # before the thread state goes with the `with gil`
     mexit(mp)
+
+
+cdef inline void set_tstate(gc_m *mp, void *ts) noexcept nogil:
+    gc_mutex_lock(&sched.lock)
+    mp.tstate = ts
+    gc_mutex_unlock(&sched.lock)
 
 
 cdef void mexit(gc_m *mp) noexcept nogil:
@@ -1164,9 +1173,17 @@ cdef bint any_work() noexcept nogil:
 #     and goes looking for one like any idle M. If sysmon had to wait for
 #     the GIL, the M runs Python code: a second M would only contend for
 #     the GIL, so the P stays and sysmon backs off for 50 ms.
+#   * on free-threaded builds the stuck M's thread state tells: detached
+#     means blocked outside Python, and the P is retaken (its owner word,
+#     "P ownership" in gocore_sched.h, proves the M is not touching it). An
+#     M running Python keeps its P there too: Python code cannot be
+#     preempted, and handing its P on would run more Ms in parallel than
+#     gomaxprocs allows.
 #   * everywhere it marks the P stuck (thieves may then take its runnext as
-#     well as its ring) and wakes an M to steal: this is all free-threaded
-#     builds get, where no lock stands for "the M is not touching its P".
+#     well as its ring) and wakes an M to steal.
+# A retaken M whose blocking call returns runs the rest of its goroutine's
+# step without a P (Python gives us no hook where the call returns); it
+# then looks for a P like any idle M.
 # It sleeps 20 us after finding work to do, doubling to 10 ms while nothing
 # is stuck, and blocks on a note while every P is idle: an idle runtime
 # costs no wake-ups. Rejected: a timer signal to preempt Python code (the
@@ -1191,7 +1208,8 @@ cdef void sysmon_main(void *arg) noexcept nogil:
     cdef int64_t gen = <int64_t>arg
     cdef int64_t delay_us = 20
     cdef int64_t now
-    cdef int32_t i, nstuck
+    cdef int32_t i
+    cdef bint acted
     cdef gc_p *pp
     cdef uint32_t t
     gc_block_signals()
@@ -1209,7 +1227,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             delay_us = 20
             continue
         now = nanotime()
-        nstuck = 0
+        acted = 0
         for i in range(sched.nprocs):
             pp = &sched.allp[i]
             if pp.status != P_RUNNING:
@@ -1225,14 +1243,17 @@ cdef void sysmon_main(void *arg) noexcept nogil:
                 continue
             if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0 and not timers_due():
                 continue        # nothing waits for this P (due timers do wait)
-            nstuck += 1
-            st_rlx_i32(&pp.stuck, 1)
+            if not ld_rlx_i32(&pp.stuck):
+                st_rlx_i32(&pp.stuck, 1)
+                wakep()         # an M to steal what waits behind it
             if GC_GIL_BUILD:
-                retake(pp, t)
+                acted = retake(pp, t) or acted
             else:
-                retake_free_threaded(pp, t)
-            wakep()
-        if nstuck:
+                acted = retake_free_threaded(pp, t, gen) or acted
+        # Look again soon only after a retake: a P stuck in Python code keeps
+        # its M (it cannot be preempted), and polling it every 20 us would
+        # take a core's worth of wake-ups from the goroutines running.
+        if acted:
             delay_us = 20
         elif delay_us < 10000:
             delay_us *= 2
@@ -1242,9 +1263,10 @@ cdef void sysmon_main(void *arg) noexcept nogil:
     gc_mutex_unlock(&sched.lock)
 
 
-cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
+cdef bint retake(gc_p *pp, uint32_t tick) noexcept nogil:
     """GIL builds only. Take pp from its M, stuck in one G, and start it on
-    another M. Holding the GIL proves the stuck M is not using pp now."""
+    another M; 1 if it did. Holding the GIL proves the stuck M is not using
+    pp now."""
     cdef gc_m *mp
     cdef int64_t t0 = nanotime()
     with gil:
@@ -1254,7 +1276,7 @@ cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
             # only add GIL contention (the interpreter time-slices the two
             # anyway), so leave it and look again in a while.
             pp.sysmon_when = nanotime() + RETAKE_BACKOFF_NS
-            return
+            return 0
         mp = <gc_m *>pp.m
         if (mp != NULL and mp.curg != NULL and pp.status == P_RUNNING
                 and ld_rlx_u32(&pp.schedtick) == tick
@@ -1264,19 +1286,42 @@ cdef void retake(gc_p *pp, uint32_t tick) noexcept nogil:
             st_rlx_i32(&pp.stuck, 0)
             add_rlx_i64(&sched.nretakes, 1)
             startm(pp, 0)
+            return 1
+    return 0
 
 
-cdef void retake_free_threaded(gc_p *pp, uint32_t tick) noexcept nogil:
-    """Free-threaded builds. Take pp from its M if that M is inside a G and
-    not touching pp (the P ownership word, gocore_sched.h), and start it on
-    another M. Unlike GIL builds, an M running Python code is retaken too:
-    the two Ms then really run in parallel."""
-    if ld_rlx_u32(&pp.schedtick) == tick and pown_retake(pp):
+cdef bint m_outside_python(gc_p *pp, int64_t gen) noexcept nogil:
+    """Free-threaded builds: is the M holding pp blocked outside Python
+    (its thread state detached: a blocking call such as time.sleep or
+    socket.recv)? Under sched.lock, which keeps the M's thread state alive
+    (set_tstate); a stopping runtime or a new generation answers 0."""
+    cdef gc_m *mp
+    cdef bint outside = 0
+    gc_mutex_lock(&sched.lock)
+    if not ld_acq_i32(&sched.stopping) and sched.gen == gen:
+        mp = <gc_m *>pp.m
+        if mp != NULL and mp.tstate != NULL:
+            outside = gc_tstate_detached(mp.tstate)
+    gc_mutex_unlock(&sched.lock)
+    return outside
+
+
+cdef bint retake_free_threaded(gc_p *pp, uint32_t tick, int64_t gen) noexcept nogil:
+    """Free-threaded builds. Take pp from its M if that M is inside a G,
+    blocked outside Python, and not touching pp (the P ownership word,
+    gocore_sched.h), and start it on another M. An M running Python code
+    keeps its P, as on GIL builds: Python code cannot be preempted, and
+    handing its P on would let more Ms run Python than gomaxprocs allows;
+    sysmon only marks the P stuck so that thieves take its queued Gs."""
+    if (ld_rlx_u32(&pp.schedtick) == tick and m_outside_python(pp, gen)
+            and pown_retake(pp)):
         pp.m = NULL
         pp.sysmon_tick = tick + 1        # a fresh start for the new owner
         st_rlx_i32(&pp.stuck, 0)
         add_rlx_i64(&sched.nretakes, 1)
         startm(pp, 0)
+        return 1
+    return 0
 
 
 cdef void sysmon_start() noexcept:
@@ -1385,7 +1430,7 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     mp.curg = gptr
     gc_tls_g = <PyObject *>gp
     if gp.kind == G_ASYNC:
-        if gp.fn is not None and start_coroutine(gp) < 0:
+        if gp.coro is None and start_coroutine(gp) < 0:
             gc_tls_g = NULL
             mp.curg = NULL
             goexit(gp, None, fetch_exception())
@@ -1427,17 +1472,18 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
 
 
 cdef int start_coroutine(G gp) except -1:
-    """Requires GIL. First run of an ASYNC G: call its function."""
+    """Requires GIL. First run of an ASYNC G: call its function. fn, args
+    and kwargs stay set for the G's life and coro is set once, never
+    replaced while the G lives: dump_goroutines() reads them from other
+    threads, which on a free-threaded build must never see an object
+    released under them."""
     fn = gp.fn
-    gp.fn = None
     if gp.kwargs is not None:
         coro = fn(*gp.args, **gp.kwargs)
     elif gp.args is not None:
         coro = fn(*gp.args)
     else:
         coro = fn()
-    gp.args = None
-    gp.kwargs = None
     if not PyCoro_CheckExact(coro):
         if hasattr(coro, "__await__") and hasattr(coro, "send"):
             gp.coro = coro          # a Cython or other compiled coroutine
@@ -1464,7 +1510,6 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         # a plain callable that returned a coroutine (go(lambda: worker(i)),
         # go(ch.send, v)): run it as a lightweight goroutine from here on
         gp.kind = G_ASYNC
-        gp.fn = None
         gp.coro = res
         Py_INCREF(gp)
         execute(mp, <void *>gp)
@@ -1512,8 +1557,7 @@ cdef void goexit(G gp, object result, object exc) noexcept:
     global _main_result
     gc_assert_msg(gp.status == G_RUNNING,
                   b"goexit: G was not running")
-    gp.status = G_DEAD
-    gp.coro = None                       # the rest goes with the G itself
+    gp.status = G_DEAD                   # its coroutine goes with the G itself (see start_coroutine)
     fetch_add_i64(&sched.ngoroutines, -1)
     allgs_remove(gp)
     if exc is not None:
@@ -1911,6 +1955,7 @@ def run(fn, *args, **kwargs):
     if is_main_thread:
         gc_install_sigint(&sched.sigpending, &m0.park)
     gc_tls_m = m0
+    set_tstate(m0, <void *>PyThreadState_Get())
     try:
         try:
             schedule(m0)
@@ -1919,6 +1964,7 @@ def run(fn, *args, **kwargs):
                 _panic = e
         finally:
             gc_tls_m = NULL
+            set_tstate(m0, NULL)         # m0 is freed below; sysmon looks only under sched.lock
             teardown(m0)
             if is_main_thread:
                 gc_restore_sigint()

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 # gocore/_sync.pyx - Go's sync package (sync/mutex.go, rwmutex.go,
 # waitgroup.go, once.go; golang.org/x/sync/semaphore) on the scheduler's
 # park/ready. Structures and the semaq invariants: _sync.pxd.

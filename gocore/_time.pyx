@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, freethreading_compatible=True
 # gocore/_time.pyx - Go's time package on the scheduler's timer heap:
 # sleep, after, tick, after_func, Timer, Ticker.
 #

@@ -1,4 +1,5 @@
 """golang.org/x/sync/errgroup on gocore."""
+import threading
 import time
 
 import pytest
@@ -94,12 +95,15 @@ def test_set_limit_bounds_concurrency(rt):
         g = ErrGroup()
         g.set_limit(3)
         running = [0, 0]               # now, peak
+        count = threading.Lock()       # jobs run in parallel on free-threaded builds
 
         async def job():
-            running[0] += 1
-            running[1] = max(running[1], running[0])
+            with count:
+                running[0] += 1
+                running[1] = max(running[1], running[0])
             await sleep(0.005)
-            running[0] -= 1
+            with count:
+                running[0] -= 1
         for _ in range(20):
             g.go(job)
         await g.wait()

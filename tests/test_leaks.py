@@ -3,11 +3,20 @@ GC-tracked objects flat (issue 2: 200,000 goroutines x 5 rounds)."""
 import gc
 import itertools
 import os
+import sys
 
 import pytest
 
 import gocore
 from gocore import Chan, go
+
+
+# RSS may wander this much without a leak. Free-threaded builds allocate
+# with mimalloc, whose per-thread heaps keep freed pages for a while (seen:
+# up to 14 MiB between rounds). A leak of one 100-byte object per goroutine
+# would still add 57 MiB over rounds 2..5.
+FREE_THREADED = hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled()
+RSS_SLACK = (32 if FREE_THREADED else 8) * 1024 * 1024
 
 
 def rss_bytes():
@@ -43,7 +52,7 @@ def one_round(n):
 def test_no_leak_200k_goroutines_5_rounds(procs):
     """After the first rounds warm the freelists, rounds 2..5 of 200,000
     goroutines each (pairs meeting on a channel) do not grow RSS by more
-    than 8 MiB or gc.get_objects() by more than 1,000 objects."""
+    than RSS_SLACK or gc.get_objects() by more than 1,000 objects."""
     gocore.gomaxprocs(procs)
     n = 200_000
     rss, objs = [], []
@@ -55,7 +64,7 @@ def test_no_leak_200k_goroutines_5_rounds(procs):
     assert gocore.num_goroutine() == 1
     grow_rss = rss[4] - rss[1]
     grow_objs = objs[4] - objs[1]
-    assert grow_rss < 8 * 1024 * 1024, f"RSS grew {grow_rss / 2**20:.1f} MiB: {rss}"
+    assert grow_rss < RSS_SLACK, f"RSS grew {grow_rss / 2**20:.1f} MiB: {rss}"
     assert grow_objs < 1000, f"gc objects grew by {grow_objs}: {objs}"
 
 
@@ -81,5 +90,5 @@ def test_no_leak_leftover_goroutines_closed():
         gc.collect()
         rss.append(rss_bytes())
         objs.append(len(gc.get_objects()))
-    assert rss[4] - rss[1] < 8 * 1024 * 1024, rss
+    assert rss[4] - rss[1] < RSS_SLACK, rss
     assert objs[4] - objs[1] < 1000, objs

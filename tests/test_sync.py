@@ -822,14 +822,17 @@ def test_semaphore_limits_concurrency(rt):
         cur = [0]
         peak = [0]
         wg = WaitGroup()
+        count = threading.Lock()    # holders run in parallel on free-threaded builds
 
         async def worker():
             for _ in range(50):
                 async with sem:
-                    cur[0] += 1
-                    peak[0] = max(peak[0], cur[0])
+                    with count:
+                        cur[0] += 1
+                        peak[0] = max(peak[0], cur[0])
                     await gosched()
-                    cur[0] -= 1
+                    with count:
+                        cur[0] -= 1
 
         for _ in range(20):
             wg.go(worker)

@@ -15,6 +15,7 @@ cdef extern from "gocore_sched.h" nogil:
         int64_t nparks
         gc_p *nextp
         gc_note park
+        void *tstate
         gc_m *schedlink
         int32_t in_midle
         int32_t exited
@@ -53,6 +54,7 @@ cdef extern from "gocore_sched.h" nogil:
     void gc_restore_sigint()
     uint32_t note_sleep_or_signal(gc_note *n)
     uint32_t gc_fastrand(uint32_t *state)
+    int gc_tstate_detached(void *ts)
 
 cdef extern from "gocore_sched.h" nogil:
     uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns)

@@ -1,4 +1,4 @@
-"""gocore's benchmark suite: workloads B1..B10 on gocore and its peers.
+"""gocore's benchmark suite: workloads B1..B11 on gocore and its peers.
 
 Run it with ``python -m gocore.bench`` (see ``--help``).  Each workload is
 implemented once per runtime, in ``w_gocore``, ``w_asyncio`` (also used for

@@ -1,5 +1,5 @@
 """python -m gocore.bench: compare gocore with asyncio, uvloop, trio, gevent
-and threads on workloads B1..B10 (DESIGN.md §4).
+and threads on workloads B1..B11 (DESIGN.md §4).
 
 Every repetition of every (runtime, workload) pair runs in a fresh Python
 process (gocore/bench/_one.py, started as a script so that a peer never
@@ -41,7 +41,7 @@ def parse_args(argv):
         prog="python -m gocore.bench",
         description="Benchmark gocore against asyncio, uvloop, trio, gevent and threads.")
     ap.add_argument("--workloads", default=",".join(C.WORKLOADS),
-                    help="comma-separated workload ids (default: all, B1..B10)")
+                    help="comma-separated workload ids (default: all, B1..B11)")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES),
                     help="comma-separated runtimes (default: %(default)s)")
     ap.add_argument("--gomaxprocs", default="1,2",

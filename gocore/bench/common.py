@@ -1,7 +1,7 @@
-"""Shared definitions for the benchmark workloads B1..B10 (DESIGN.md §4).
+"""Shared definitions for the benchmark workloads B1..B11 (DESIGN.md §4).
 
 Every runtime module (w_gocore, w_asyncio, w_trio, w_gevent, w_threading)
-implements the same ten workloads with the parameters defined here, checks
+implements the same eleven workloads with the parameters defined here, checks
 its own result with `check()`, and returns one float: the metric of the
 workload in the unit given by `WORKLOADS`.
 
@@ -40,6 +40,7 @@ WORKLOADS = {
     "B8": ("B8Memory", "B/goroutine", False, "goroutines parked on their own unbuffered channel; RSS bytes each"),
     "B9": ("B9Parallel", "speedup", True, "8 goroutines hashing 16 MiB 4 times each (GIL released); speedup vs serial"),
     "B10": ("B10Mutex", "ns/op", False, "100 goroutines x 1,000 lock/unlock of one mutex; ns per lock"),
+    "B11": ("B11CPU", "s", False, "8 goroutines summing integers in a pure-Python loop (parallel only without a GIL); seconds"),
 }
 
 # Parameters, identical for every runtime.  "quick" is the smoke-test scale
@@ -56,6 +57,7 @@ PARAMS = {
         "B8": dict(n=100_000),
         "B9": dict(goroutines=8, mib=16, rounds=4),
         "B10": dict(goroutines=100, iters=1000),
+        "B11": dict(goroutines=8, n=2_000_000),
     },
     "quick": {
         "B1": dict(n=5_000),
@@ -68,13 +70,14 @@ PARAMS = {
         "B8": dict(n=5_000),
         "B9": dict(goroutines=8, mib=1, rounds=1),
         "B10": dict(goroutines=100, iters=100),
+        "B11": dict(goroutines=8, n=20_000),
     },
 }
 
 # The parameter that sets a workload's size, for runtimes that must run a
 # workload at a smaller size than the others (OS threads: see w_threading).
 SIZE_KEY = {"B1": "n", "B2": "n", "B3": "n", "B4": "n", "B5": "leaves",
-            "B6": "primes", "B7": "jobs", "B8": "n", "B9": "mib", "B10": "iters"}
+            "B6": "primes", "B7": "jobs", "B8": "n", "B9": "mib", "B10": "iters", "B11": "n"}
 
 
 # --- helpers shared by the workloads ---------------------------------------
@@ -146,3 +149,17 @@ def serial_hash_seconds(data, goroutines, rounds):
     for _ in range(goroutines):
         digest = hash_rounds(data, rounds)
     return (now_ns() - t0) / 1e9, digest
+
+
+def cpu_sum(n):
+    """B11's unit of work: 0 + 1 + ... + n-1 in a pure-Python loop. It holds
+    the interpreter the whole time: on a GIL build nothing runs beside it,
+    on a free-threaded build another thread can."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def check_cpu_sums(out, goroutines, n):
+    check(out == [n * (n - 1) // 2] * goroutines, "B11 sums")

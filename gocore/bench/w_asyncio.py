@@ -1,4 +1,4 @@
-"""B1..B10 on asyncio (and on uvloop: the same code on uvloop's event loop).
+"""B1..B11 on asyncio (and on uvloop: the same code on uvloop's event loop).
 
 Equivalents of Go's primitives, and why:
 - goroutine      -> asyncio Task (loop.create_task).
@@ -386,5 +386,22 @@ def b10(goroutines, iters):
     return _run(main)
 
 
+# B11 pure-Python CPU work ----------------------------------------------------
+
+async def _b11_summer(n, out, i):
+    out[i] = C.cpu_sum(n)
+
+
+def b11(goroutines, n):
+    async def main():
+        out = [None] * goroutines
+        t0 = now_ns()
+        await asyncio.gather(*(_b11_summer(n, out, i) for i in range(goroutines)))
+        dt = now_ns() - t0
+        C.check_cpu_sums(out, goroutines, n)
+        return dt / 1e9
+    return _run(main)
+
+
 WORKLOADS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5,
-             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10}
+             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10, "B11": b11}

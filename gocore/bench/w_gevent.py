@@ -1,4 +1,4 @@
-"""B1..B10 on gevent (greenlets; no monkey-patching, gevent's own primitives).
+"""B1..B11 on gevent (greenlets; no monkey-patching, gevent's own primitives).
 
 Equivalents of Go's primitives, and why:
 - goroutine      -> gevent.spawn (a Greenlet).
@@ -358,5 +358,20 @@ def b10(goroutines, iters):
     return dt / (goroutines * iters)
 
 
+# B11 pure-Python CPU work ----------------------------------------------------
+
+def _b11_summer(n, out, i):
+    out[i] = C.cpu_sum(n)
+
+
+def b11(goroutines, n):
+    out = [None] * goroutines
+    t0 = now_ns()
+    gevent.joinall([spawn(_b11_summer, n, out, i) for i in range(goroutines)], raise_error=True)
+    dt = now_ns() - t0
+    C.check_cpu_sums(out, goroutines, n)
+    return dt / 1e9
+
+
 WORKLOADS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5,
-             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10}
+             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10, "B11": b11}

@@ -1,4 +1,4 @@
-"""B1..B10 on gocore: goroutines, Chan, select, WaitGroup, Mutex.
+"""B1..B11 on gocore: goroutines, Chan, select, WaitGroup, Mutex.
 
 These are the reference implementations: each is the Go program of the
 workload written with gocore's API (DESIGN.md §1).  Timing runs inside the
@@ -312,5 +312,27 @@ def b10(goroutines, iters):
     return run(main)
 
 
+# B11 pure-Python CPU work ----------------------------------------------------
+
+async def _b11_summer(n, out, i, wg):
+    out[i] = C.cpu_sum(n)       # never yields: on a free-threaded build another M runs the rest
+    wg.done()
+
+
+def b11(goroutines, n):
+    async def main():
+        out = [None] * goroutines
+        wg = WaitGroup()
+        t0 = now_ns()
+        wg.add(goroutines)
+        for i in range(goroutines):
+            go(_b11_summer, n, out, i, wg)
+        await wg.wait()
+        dt = now_ns() - t0
+        C.check_cpu_sums(out, goroutines, n)
+        return dt / 1e9
+    return run(main)
+
+
 WORKLOADS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5,
-             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10}
+             "B6": b6, "B7": b7, "B8": b8, "B9": b9, "B10": b10, "B11": b11}
