@@ -63,7 +63,7 @@ print("debug core:", s.__file__)
 fi
 
 set +e
-(cd "$work" && "$work/venv/bin/python" -m pytest "$repo/tests" -q -p no:cacheprovider --capture=sys) 2>&1 | tee "$work/test.log"
+(cd "$work" && "$work/venv/bin/python" -P -m pytest "$repo/tests" -q -p no:cacheprovider --capture=sys) 2>&1 | tee "$work/test.log"
 rc=${PIPESTATUS[0]}
 set -e
 counts=$(grep -E "[0-9]+ (passed|failed)" "$work/test.log" | tail -n 1 || true)

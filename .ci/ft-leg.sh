@@ -55,7 +55,7 @@ print("free-threaded core:", s.__file__, "- GIL disabled:", not sys._is_gil_enab
 fi
 
 set +e
-(cd "$work" && "$work/venv/bin/python" -W error::RuntimeWarning -m pytest "$repo/tests" -q -p no:cacheprovider) 2>&1 | tee "$work/test.log"
+(cd "$work" && "$work/venv/bin/python" -P -W error::RuntimeWarning -m pytest "$repo/tests" -q -p no:cacheprovider) 2>&1 | tee "$work/test.log"
 rc=${PIPESTATUS[0]}
 set -e
 counts=$(grep -E "[0-9]+ (passed|failed)" "$work/test.log" | tail -n 1 || true)

@@ -22,6 +22,11 @@ import gocore
 
 PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
 
+# Child interpreters the tests start (`python -c ...`, examples) must import
+# the installed gocore too, not the source package of a checkout they may
+# run in: PYTHONSAFEPATH (Python 3.11+, as -P) keeps cwd off their sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
+
 PROCS = (1, 2)
 
 

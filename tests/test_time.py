@@ -1,6 +1,7 @@
 """Timers: sleep, after, tick, Timer, Ticker, after_func (Go's time package).
 
 Time values are time.monotonic() floats taken when the timer fires."""
+import random
 import threading
 import time
 
@@ -66,6 +67,35 @@ def test_ten_thousand_sleepers(rt):
     n, threads = rt.run(main)
     assert n == 10000
     assert threads < 50
+
+
+@pytest.mark.timeout(60)
+def test_hundred_thousand_random_sleeps_all_wake_none_early(rt):
+    """100,000 goroutines sleep random 0-100 ms at once: every one wakes,
+    and none before its duration has passed (each measures its own sleep
+    with time.monotonic, the clock the timers use). How late they wake is
+    bench/timers.py's business, not a test's."""
+    n = 100_000
+    rng = random.Random(7)
+    delays = [rng.uniform(0, 0.1) for _ in range(n)]
+    early = []                  # list.append is atomic on every build
+
+    async def sleeper(i, wg):
+        t0 = time.monotonic()
+        await sleep(delays[i])
+        if time.monotonic() - t0 < delays[i] - 1e-6:
+            early.append(i)
+        wg.done()               # wg.wait() returning: every one woke
+
+    async def main():
+        wg = gocore.WaitGroup()
+        wg.add(n)
+        for i in range(n):
+            go(sleeper, i, wg)
+        await wg.wait()
+
+    rt.run(main)
+    assert early == []
 
 
 @pytest.mark.timeout(10)
