@@ -15,7 +15,9 @@
 # checks are the debug build's counters and tests/test_leaks.py).
 # Threads: valgrind runs one thread at a time, so the Ms interleave but do
 # not run in parallel; pytest-timeout is off (everything is ~30x slower) and
-# the whole run is bounded by `timeout` instead.
+# the whole run is bounded by `timeout` instead. --fair-sched=yes: with
+# valgrind's default lock a thread that never blocks (an M running a gosched
+# loop keeps the GIL) can starve a thread woken from a futex for seconds.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,7 +83,7 @@ fi
 echo "=== pytest ${tests[*]}"
 set +e
 (cd "$work" && PYTHONMALLOC=malloc timeout -k 30 "$limit" \
-    valgrind --tool=memcheck --error-exitcode=99 \
+    valgrind --tool=memcheck --error-exitcode=99 --fair-sched=yes \
         --errors-for-leak-kinds=none --leak-check=no \
         --suppressions="$repo/.ci/valgrind-cpython.supp" \
         --num-callers=40 --log-file="$work/vg.%p.log" \

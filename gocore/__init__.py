@@ -4,14 +4,30 @@ Goroutines (`go`), channels (`Chan`, `select`), `sync` and `time` primitives
 and Go's `context`, run by a compiled M:P:G work-stealing scheduler.
 """
 
+def _missing_core(e: ImportError) -> ImportError:
+    """The error for a missing compiled core: no silent pure-Python fallback.
+    The usual cause is a checkout on sys.path (python -m from its root puts
+    the current directory first) shadowing the installed wheel."""
+    import os
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    checkout = os.path.exists(os.path.join(os.path.dirname(here), "setup.py"))
+    hint = ("install gocore with `pip install .` (it compiles the Cython/C "
+            "extensions) rather than importing it from a source tree")
+    if checkout and not sys.flags.safe_path:
+        hint = (f"this is the source package of a checkout ({here}), found first on "
+                "sys.path; if gocore is installed, run from another directory or "
+                "with `python -P` (e.g. `python -P -m gocore.bench`, "
+                "`python -P -m pytest tests`) so that the installed build is imported; "
+                "else " + hint)
+    return ImportError(f"gocore's compiled core (gocore._sched) is missing or failed "
+                       f"to load: {hint} ({e})")
+
+
 try:
     from gocore import _sched
 except ImportError as e:  # no silent pure-Python fallback
-    raise ImportError(
-        "gocore's compiled core (gocore._sched) is missing or failed to load: "
-        "install gocore with `pip install .` (it compiles the Cython/C "
-        f"extensions) rather than importing it from a source tree ({e})"
-    ) from e
+    raise _missing_core(e) from e
 
 from gocore._chan import (
     Chan,
