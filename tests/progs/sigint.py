@@ -2,6 +2,8 @@
   busy  - goroutines parked on channels, main spinning on gosched();
   idle  - every goroutine (main too) parked, waiting for a plain thread
           that sleeps for long: every M idle.
+  sleeping - every goroutine (main too) in `await sleep(60)`: every M idle,
+          one of them waiting for the earliest timer.
 Each goroutine prints "finally <name>" when closed. Prints READY once set up."""
 import signal
 import sys
@@ -21,7 +23,10 @@ procs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 
 async def parked(i, c):
     try:
-        await c.recv()
+        if mode == "sleeping":
+            await gocore.sleep(60)
+        else:
+            await c.recv()
     finally:
         print(f"finally parked {i}", flush=True)
 
@@ -36,6 +41,8 @@ async def main():
     if mode == "busy":
         while True:
             await gosched()
+    elif mode == "sleeping":
+        await gocore.sleep(60)
     else:
         ext = Chan()
         threading.Thread(target=lambda: (time.sleep(60), ext.blocking_send(1)), daemon=True).start()
