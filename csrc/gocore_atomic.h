@@ -6,6 +6,8 @@
  *   ld_acq / st_rel   acquire/release: publish data written before the store
  *   cas_acq_rel       read-modify-write that both publishes and observes
  *   xchg / fetch_add  acq_rel read-modify-write
+ *   fence_seq_cst     orders a store before a later load (Dekker-style:
+ *                     "I store my flag, then look at yours")
  */
 #ifndef GOCORE_ATOMIC_H
 #define GOCORE_ATOMIC_H
@@ -34,6 +36,8 @@ static inline int32_t fetch_add_i32(int32_t *p, int32_t v) {
 static inline int64_t fetch_add_i64(int64_t *p, int64_t v) {
     return atomic_fetch_add_explicit((_Atomic(int64_t) *)p, v, memory_order_acq_rel);
 }
+static inline void fence_seq_cst(void) { atomic_thread_fence(memory_order_seq_cst); }
+
 /* Relaxed add for statistics counters that no decision depends on. */
 static inline void add_rlx_i64(int64_t *p, int64_t v) {
     atomic_fetch_add_explicit((_Atomic(int64_t) *)p, v, memory_order_relaxed);

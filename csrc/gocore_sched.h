@@ -126,7 +126,7 @@ typedef struct {
     int32_t nmblocked;      /* Ms parked inside a blocking_* call of a sync G */
     int32_t running;        /* the runtime is started */
     int32_t stopping;       /* run() is tearing down: Ms leave their loops */
-    int32_t sigpending;     /* SIGINT seen while in run(): M0 must check signals */
+    int32_t sigpending;     /* a Python-handled signal came during run(): M0 runs the handlers */
     int64_t ngoroutines;    /* live goroutines */
     int64_t goidgen;
     int32_t nprocs;         /* number of Ps (gomaxprocs of the running runtime) */
@@ -166,43 +166,76 @@ static inline void gc_block_signals(void) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-/* SIGINT during run(): chain to the handler that was installed (CPython's),
- * then wake M0 so it notices even while parked. Async-signal-safe. */
-static struct sigaction gc_old_sigint;
+/* Signals with a Python handler during run(): our handler chains to the one
+ * it replaced (CPython's, which trips Python's flag), then pokes M0 so that
+ * it runs Python's handlers even if the signal came while it was between
+ * waits (looking for work in C code) and would otherwise sleep on with the
+ * handler pending. Python's handlers run on the main thread only, and the
+ * other Ms block asynchronous signals, so nothing else would notice.
+ *
+ * Protocol: run() (main thread, GIL held) fills gc_sig_old[sig] before
+ * sigaction installs gc_chain_handler, and restores it - unless Python
+ * replaced ours meanwhile (signal.signal() during run) - before clearing
+ * gc_sigpending_flag/gc_m0_note, which are set once per run() before the
+ * first install. The handler only reads them. */
+static struct sigaction gc_sig_old[NSIG];
+static unsigned char gc_sig_chained[NSIG];
 static int32_t *gc_sigpending_flag;
 static gc_note *gc_m0_note;
 
-static void gc_sigint_handler(int sig, siginfo_t *info, void *ctx) {
-    if (gc_old_sigint.sa_flags & SA_SIGINFO) {
-        if (gc_old_sigint.sa_sigaction) gc_old_sigint.sa_sigaction(sig, info, ctx);
-    } else if (gc_old_sigint.sa_handler != SIG_DFL && gc_old_sigint.sa_handler != SIG_IGN) {
-        gc_old_sigint.sa_handler(sig);
+static void gc_chain_handler(int sig, siginfo_t *info, void *ctx) {
+    struct sigaction *old = &gc_sig_old[sig];
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) old->sa_sigaction(sig, info, ctx);
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
     }
     if (gc_sigpending_flag) st_rel_i32(gc_sigpending_flag, 1);
+    fence_seq_cst();      /* pairs with stopm's: it sees the flag or our poke */
     if (gc_m0_note) note_poke(gc_m0_note);   /* M0 sees 2: poked, not handed a P */
 }
 
-static inline int gc_install_sigint(int32_t *flag, gc_note *m0note) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    if (sigaction(SIGINT, NULL, &gc_old_sigint) != 0) return -1;
-    if (!(gc_old_sigint.sa_flags & SA_SIGINFO) &&
-        (gc_old_sigint.sa_handler == SIG_DFL || gc_old_sigint.sa_handler == SIG_IGN))
-        return 0;   /* nothing to chain: Python does not handle SIGINT */
+static inline void gc_sigchain_begin(int32_t *flag, gc_note *m0note) {
     gc_sigpending_flag = flag;
     gc_m0_note = m0note;
-    sa.sa_sigaction = gc_sigint_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    return sigaction(SIGINT, &sa, NULL);
 }
 
-static inline void gc_restore_sigint(void) {
-    if (gc_sigpending_flag) {
-        sigaction(SIGINT, &gc_old_sigint, NULL);
-        gc_sigpending_flag = NULL;
-        gc_m0_note = NULL;
+/* Chain sig (which has a Python handler) for the rest of this run(). Returns
+ * 1 if chained now, 0 if already chained or nothing to chain, -1 on error. */
+static inline int gc_sigchain_add(int sig) {
+    struct sigaction sa;
+    if (sig <= 0 || sig >= NSIG || !gc_m0_note) return 0;
+    if (gc_sig_chained[sig]) {
+        if (sigaction(sig, NULL, &sa) != 0) return -1;
+        if ((sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == gc_chain_handler)
+            return 0;
+        gc_sig_chained[sig] = 0;      /* Python replaced ours: chain the new one */
     }
+    if (sigaction(sig, NULL, &gc_sig_old[sig]) != 0) return -1;
+    if (!(gc_sig_old[sig].sa_flags & SA_SIGINFO) &&
+        (gc_sig_old[sig].sa_handler == SIG_DFL || gc_sig_old[sig].sa_handler == SIG_IGN))
+        return 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = gc_chain_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (gc_sig_old[sig].sa_flags & SA_RESTART);
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) return -1;
+    gc_sig_chained[sig] = 1;
+    return 1;
+}
+
+/* End of run(): put back every handler we replaced that is still ours. */
+static inline void gc_sigchain_end(void) {
+    struct sigaction cur;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!gc_sig_chained[sig]) continue;
+        gc_sig_chained[sig] = 0;
+        if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+                cur.sa_sigaction == gc_chain_handler)
+            sigaction(sig, &gc_sig_old[sig], NULL);
+    }
+    gc_sigpending_flag = NULL;
+    gc_m0_note = NULL;
 }
 
 /* note_sleep for M0: returns 1 when woken, 2 when interrupted by SIGINT

@@ -45,8 +45,12 @@ from gocore._includes.schedc cimport *
 from gocore._includes.timer cimport *
 
 import os
+import signal
 import sys
 import threading
+# signal.getsignal's C core: ~20 ns a signal, where signal.valid_signals()
+# and the enum-converting signal.getsignal() cost ~80 us per run()
+from _signal import getsignal as raw_getsignal
 
 cdef extern from "Python.h":
     ctypedef enum PySendResult:
@@ -733,7 +737,16 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
             sched.timer_m = mp       # wake to run checkdead again when the holdoff ends
             deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
-    k = note_sleep_deadline(&mp.park, deadline)
+    k = 2
+    if mp.is_m0:
+        # a signal handled while M0 was between waits poked a note we have
+        # cleared since: its flag says so (the handler sets the flag, then
+        # pokes; we cleared the note, then look at the flag)
+        fence_seq_cst()
+        if not ld_acq_i32(&sched.sigpending):
+            k = note_sleep_deadline(&mp.park, deadline)
+    else:
+        k = note_sleep_deadline(&mp.park, deadline)
     if k == 2 and mp.is_m0:
         # poked or interrupted by a signal: have M0 run Python's signal
         # handlers (any signal's, not only SIGINT's) before it sleeps again
@@ -1917,6 +1930,17 @@ def num_goroutine():
     return n
 
 
+cdef chain_signal(int signum):
+    if gc_sigchain_add(signum) < 0:
+        raise OSError(f"gocore: cannot chain the handler of signal {signum}")
+
+
+def _signal_handler_installed(signum):
+    """Main thread, after signal.signal(signum, ...): inside run(), have the
+    handler wake an idle main thread too (a no-op outside run())."""
+    chain_signal(signum)
+
+
 def run(fn, *args, **kwargs):
     """Run fn as the main goroutine on this thread until it returns; return
     its result. An exception escaping any goroutine is re-raised here. When
@@ -1971,7 +1995,10 @@ def run(fn, *args, **kwargs):
     runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
     is_main_thread = threading.current_thread() is threading.main_thread()
     if is_main_thread:
-        gc_install_sigint(&sched.sigpending, &m0.park)
+        gc_sigchain_begin(&sched.sigpending, &m0.park)
+        for signum in range(1, signal.NSIG):
+            if callable(raw_getsignal(signum)):     # a Python handler
+                chain_signal(signum)
     gc_tls_m = m0
     set_tstate(m0, <void *>PyThreadState_Get())
     try:
@@ -1985,7 +2012,7 @@ def run(fn, *args, **kwargs):
             set_tstate(m0, NULL)         # m0 is freed below; sysmon looks only under sched.lock
             teardown(m0)
             if is_main_thread:
-                gc_restore_sigint()
+                gc_sigchain_end()
         if _panic is not None:
             exc = _panic
             _panic = None

@@ -80,6 +80,7 @@ def dump_on_signal(sig: int = signal.SIGUSR1, *, file: TextIO | None = None,
             previous(signum, frame)
 
     signal.signal(sig, handler)
+    _sched._signal_handler_installed(sig)    # inside run(): wake an idle main thread too
     _installed[sig] = (handler, previous)
     return previous
 

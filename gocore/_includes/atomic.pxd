@@ -27,4 +27,5 @@ cdef extern from "gocore_atomic.h" nogil:
     int32_t fetch_add_i32(int32_t *p, int32_t v)
     int64_t fetch_add_i64(int64_t *p, int64_t v)
     void add_rlx_i64(int64_t *p, int64_t v)
+    void fence_seq_cst()
     void cpu_relax()

@@ -50,8 +50,9 @@ cdef extern from "gocore_sched.h" nogil:
         int64_t nsteals
         int64_t nparks
     void gc_block_signals()
-    int gc_install_sigint(int32_t *flag, gc_note *m0note)
-    void gc_restore_sigint()
+    void gc_sigchain_begin(int32_t *flag, gc_note *m0note)
+    int gc_sigchain_add(int sig)
+    void gc_sigchain_end()
     uint32_t note_sleep_or_signal(gc_note *n)
     uint32_t gc_fastrand(uint32_t *state)
     int gc_tstate_detached(void *ts)
