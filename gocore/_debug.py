@@ -28,16 +28,30 @@ from gocore import _sched
 _OWN_MODULES = frozenset({__name__, "gocore.debug", "gocore.testing"})
 
 
+class FrameRecord(NamedTuple):
+    """What a dump shows of one frame, copied while the goroutine could not
+    run (a live frame may change as soon as its goroutine runs again)."""
+    code: types.CodeType
+    lineno: int | None
+    module: str | None              # the frame's module (its globals' __name__)
+
+
 class GoroutineRecord(NamedTuple):
-    """One goroutine in a snapshot (frames are live: use them at once)."""
+    """One goroutine in a snapshot."""
     goid: int
     kind: str                       # "async" or "sync"
     state: str                      # what the dump shows in brackets
     minutes: int                    # whole minutes parked (0 unless waiting)
     is_main: bool
     is_current: bool                # the goroutine taking the snapshot
-    frames: list[types.FrameType]   # innermost first; [] if not started
+    frames: list[FrameRecord]       # innermost first; [] if not started;
+                                    # only the entry point if stack_unavailable
     fn: Any                         # its function, if it has not started yet
+    stack_unavailable: bool         # running on another thread, no GIL: not read
+
+
+def frame_records(frames) -> list[FrameRecord]:
+    return [FrameRecord(f.f_code, f.f_lineno, f.f_globals.get("__name__")) for f in frames]
 
 
 def _coro_frames(coro) -> list[types.FrameType]:
@@ -97,39 +111,62 @@ def goroutines(current_frame: types.FrameType | None = None,
     starts (default: the caller's frame)."""
     if current_frame is None:
         current_frame = caller_frame()
+    # Without a GIL a goroutine running on another thread changes its frames
+    # while we would read them: show it without a stack, as Go does. The
+    # others cannot start running until _inspect_end() (see the inspection
+    # gate in _sched.pyx).
+    no_gil = not getattr(sys, "_is_gil_enabled", lambda: True)()
     threads = None
     out = []
-    for (goid, kind, status, reason, waited, coro, fn, is_main, ident,
-         is_current) in _sched._goroutine_info():
-        if status == "dead" or (only is not None and goid not in only):
-            continue
-        root_code = getattr(fn, "__code__", None)
-        if is_current:
-            root = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-            frames = frames_up_to(current_frame, root, None if coro is not None else root_code)
-        elif coro is not None:
-            frames = _coro_frames(coro)
-        elif kind == "sync" and ident:
-            # a sync goroutine that has started: its thread's stack
-            if threads is None:
-                threads = sys._current_frames()
-            frames = frames_up_to(threads.get(ident), None, root_code)
-        else:
-            frames = []
-        minutes = int(waited // 60) if status == "waiting" else 0
-        started = coro is not None or bool(ident)
-        out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
-                                   minutes, bool(is_main), bool(is_current), frames,
-                                   None if started else fn))
+    _sched._inspect_begin()
+    try:
+        for (goid, kind, status, reason, waited, coro, fn, is_main, ident,
+             is_current) in _sched._goroutine_info():
+            if status == "dead" or (only is not None and goid not in only):
+                continue
+            root_code = getattr(fn, "__code__", None)
+            unavailable = no_gil and status == "running" and not is_current
+            if unavailable:
+                # only its entry point, which no running code changes
+                entry = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None) or root_code
+                frames = []
+                if entry is not None:
+                    module = getattr(fn, "__module__", None) if entry is root_code else None
+                    entry_record = FrameRecord(entry, entry.co_firstlineno, module)
+            elif is_current:
+                root = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                frames = frames_up_to(current_frame, root, None if coro is not None else root_code)
+            elif coro is not None:
+                frames = _coro_frames(coro)
+            elif kind == "sync" and ident:
+                # a sync goroutine that has started: its thread's stack
+                if threads is None:
+                    threads = sys._current_frames()
+                frames = frames_up_to(threads.get(ident), None, root_code)
+            else:
+                frames = []
+            minutes = int(waited // 60) if status == "waiting" else 0
+            started = coro is not None or bool(ident)
+            records = frame_records(frames)
+            if unavailable and entry is not None:
+                records = [entry_record]
+            out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
+                                       minutes, bool(is_main), bool(is_current),
+                                       records, None if started else fn, unavailable))
+    finally:
+        _sched._inspect_end()
     return out
 
 
-def format_frames(frames) -> list[str]:
+UNAVAILABLE = "  (running on another thread; stack unavailable)"
+
+
+def format_frames(frames: list[FrameRecord], suffix: str = "") -> list[str]:
     lines = []
     for f in frames:
-        code = f.f_code
-        lines.append(f"  {getattr(code, 'co_qualname', code.co_name)}(...)")
-        lines.append(f"        {code.co_filename}:{f.f_lineno}")
+        code = f.code
+        lines.append(f"  {getattr(code, 'co_qualname', code.co_name)}(...){suffix}")
+        lines.append(f"        {code.co_filename}:{f.lineno}")
     return lines
 
 
@@ -137,7 +174,8 @@ def format_goroutine(g: GoroutineRecord) -> str:
     """`goroutine N [state]:` then the stack (Go's traceback format)."""
     head = g.state + (f", {g.minutes} minutes" if g.minutes >= 1 else "")
     lines = [f"goroutine {g.goid} [{head}]:" + (" (main)" if g.is_main else "")]
-    lines.extend(format_frames(g.frames))
+    # a goroutine running on another thread without a GIL: its entry point
+    lines.extend(format_frames(g.frames, UNAVAILABLE if g.stack_unavailable else ""))
     if not g.frames and g.fn is not None:
         # not started yet: where its function begins
         name = getattr(g.fn, "__qualname__", None) or repr(g.fn)

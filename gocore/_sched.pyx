@@ -342,6 +342,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
         pown_enter_g(mp)                 # back inside the G (with a P, unless run() ends)
     if woken == 1:
         st_rel_i32(&gp.status, G_RUNNING)
+        pass_inspect_gate()
     return woken
 
 
@@ -385,6 +386,52 @@ cdef void goready(G gp) noexcept:
             gc_throw(b"out of memory in the global run queue")
         gc_mutex_unlock(&sched.lock)
         wakep()
+
+
+# The inspection gate (free-threaded builds). dump_goroutines() reads the
+# frames of parked and runnable goroutines from its own thread; with no GIL
+# such a goroutine could start running meanwhile and change those frames
+# under the reader (a crash inside CPython's frame code). Protocol: a reader
+# raises inspect_gate (a count: readers may overlap), fences, then reads
+# each G's status. A G it finds G_RUNNING it shows without a stack (Go:
+# "goroutine running on other thread; stack unavailable"); any other it may
+# walk, because whoever resumes a G - execute() for an async G, the woken
+# thread in gopark for a thread or sync G - stores G_RUNNING, fences, and
+# then waits, detached, while the gate is up. One side or the other sees
+# the other's store. On GIL builds nobody raises the gate: a goroutine
+# runs only while the walker has dropped the GIL, and CPython keeps frames
+# consistent across GIL switches.
+cdef int32_t inspect_gate = 0
+
+cdef void wait_inspect_gate() noexcept nogil:
+    cdef uint32_t v
+    while True:
+        v = <uint32_t>ld_acq_i32(&inspect_gate)
+        if v == 0:
+            return
+        futex_wait(<uint32_t *>&inspect_gate, v, -1)
+
+cdef inline void pass_inspect_gate() noexcept:
+    """Requires an attached thread (GIL). The G has just been marked
+    G_RUNNING by or for the caller, which is about to run its Python code."""
+    if not GC_GIL_BUILD:
+        fence_seq_cst()
+        if ld_acq_i32(&inspect_gate) != 0:
+            with nogil:
+                wait_inspect_gate()
+
+
+def _inspect_begin():
+    """Raise the inspection gate (see above); _inspect_end() lowers it."""
+    if not GC_GIL_BUILD:
+        fetch_add_i32(&inspect_gate, 1)
+        fence_seq_cst()
+
+
+def _inspect_end():
+    if not GC_GIL_BUILD:
+        if fetch_add_i32(&inspect_gate, -1) == 1:
+            futex_wake(<uint32_t *>&inspect_gate, 0x7fffffff)
 
 
 cdef int32_t nthreadparked = 0     # atomic: plain (THREAD, non-main) Gs parked in gocore
@@ -1454,7 +1501,8 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     if GOCORE_DEBUG:
         gc_assert_msg(gp.status == G_RUNNABLE or (gp.status == G_RUNNING and mp.curg == gptr),
                       b"execute: G is neither runnable nor this M's G turning async")
-    gp.status = G_RUNNING
+    st_rel_i32(&gp.status, G_RUNNING)
+    pass_inspect_gate()
     mp.curg = gptr
     gc_tls_g = <PyObject *>gp
     if gp.kind == G_ASYNC:

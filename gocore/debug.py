@@ -50,7 +50,7 @@ def _signal_dump(signum: int, frame: types.FrameType | None) -> str:
     text = f"{signal.Signals(signum).name}: goroutine dump\n\n{_debug.format_goroutines(gs)}"
     # (in run() the main thread is M0: between goroutines, its stack is run()'s caller's)
     if frame is not None and _sched._current_m() is None:
-        lines = _debug.format_frames(_debug.frames_up_to(frame))
+        lines = _debug.format_frames(_debug.frame_records(_debug.frames_up_to(frame)))
         text += ("\n" if gs else "") + "main thread (not a goroutine):\n" + "\n".join(lines) + "\n"
     return text + "\n"
 

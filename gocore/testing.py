@@ -110,7 +110,7 @@ def _matches(g: _debug.GoroutineRecord, item: IgnoreItem) -> bool:
     the function item: a Python function, or a name - its qualified name
     (`Worker.run`, `main.<locals>.leaky`) or that prefixed by its module
     (`mypkg.workers.Worker.run`)."""
-    codes = [(f.f_code, f.f_globals.get("__name__")) for f in g.frames]
+    codes = [(f.code, f.module) for f in g.frames]
     fn_code = getattr(g.fn, "__code__", None)
     if fn_code is not None:
         codes.append((fn_code, getattr(g.fn, "__module__", None)))

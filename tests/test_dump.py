@@ -26,8 +26,10 @@ from gocore import _debug
 from conftest import popen_prog, run_prog, settle, wait_until
 
 HEAD = re.compile(r"goroutine (\d+) \[([^\]]*)\]:( \(main\))?")
-FRAME = re.compile(r"  (\S+)\(\.\.\.\)(  \(not started\))?")
+FRAME = re.compile(r"  (\S+)\(\.\.\.\)(  \((?:not started|running on another thread; stack unavailable)\))?")
 WHERE = re.compile(r"        (.+):(\d+)")
+# after the entry point of a goroutine running on another thread (no GIL)
+UNAVAILABLE = "  (running on another thread; stack unavailable)"
 
 with open(__file__) as _f:
     PARK_LINES = {i for i, line in enumerate(_f, 1) if line.rstrip().endswith("# parks")}
@@ -43,14 +45,16 @@ def parse(dump):
         lines = text.rstrip("\n").split("\n")
         m = HEAD.fullmatch(lines[0])
         assert m, f"bad header {lines[0]!r} in\n{dump}"
+        unavailable = False
         frames = []
         for i in range(1, len(lines), 2):
             f = FRAME.fullmatch(lines[i])
             w = WHERE.fullmatch(lines[i + 1]) if i + 1 < len(lines) else None
             assert f and w, f"bad frame lines {lines[i:i + 2]!r} in\n{dump}"
             frames.append((f.group(1), w.group(1), int(w.group(2))))
+            unavailable |= f.group(2) == UNAVAILABLE
         blocks.append({"goid": int(m.group(1)), "state": m.group(2), "main": bool(m.group(3)),
-                       "frames": frames})
+                       "frames": frames, "unavailable": unavailable})
     return blocks
 
 
@@ -445,6 +449,73 @@ def test_dump_on_signal_in_run(rt, restore_signals):
 
 
 @pytest.mark.timeout(60)
+def test_dump_while_goroutines_run_on_other_threads():
+    """Dumps taken again and again while goroutines park, wake and run on
+    the other M and on sync goroutines' threads. Without a GIL, reading a
+    goroutine's frames while it runs crashed CPython (a segfault inside the
+    frame code, about one run in two on 3.13t): a running goroutine is
+    shown without a stack there, and the others cannot resume mid-read."""
+    stop = Chan()
+    done = WaitGroup()
+
+    async def nested(depth, a, b):
+        if depth:
+            return await nested(depth - 1, a, b)
+        sum(range(200))           # running Python, not parked, on the other M
+        i, _ = await gocore.select(stop.recv, (a.send, 1))
+        if i == 0:
+            return False
+        await b.recv()
+        return True
+
+    async def pinger(a, b):
+        while await nested(8, a, b):
+            pass
+
+    async def ponger(a, b):
+        while True:
+            i, _ = await gocore.select(stop.recv, a.recv)
+            if i == 0:
+                return
+            await b.send(1)
+
+    def sync_worker(c):
+        while True:
+            i, _ = gocore.blocking_select(stop.recv, (c.send, 1))
+            if i == 0:
+                return
+
+    async def sync_drain(c):
+        while True:
+            i, _ = await gocore.select(stop.recv, c.recv)
+            if i == 0:
+                return
+
+    async def main():
+        for _ in range(4):
+            a, b = Chan(), Chan()
+            done.go(pinger, a, b)
+            done.go(ponger, a, b)
+        for _ in range(2):
+            c = Chan(4)
+            done.go(sync_worker, c)
+            done.go(sync_drain, c)
+        unavailable = 0
+        for _ in range(1000):
+            blocks = parse(gocore.dump_goroutines())
+            assert len(blocks) == 1 + 4 * 2 + 2 * 2, blocks
+            unavailable += sum(b["unavailable"] for b in blocks)
+            await gocore.gosched()
+        stop.close()
+        await done.wait()
+        if getattr(sys, "_is_gil_enabled", lambda: True)():
+            assert unavailable == 0
+
+    gocore.gomaxprocs(2)
+    gocore.run(main)
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("install", ["before run", "inside run"])
 def test_signal_handler_runs_while_main_thread_looks_for_work(install, restore_signals):
     """A signal with a Python handler, sent while the main goroutine runs on
@@ -477,6 +548,14 @@ def test_signal_handler_runs_while_main_thread_looks_for_work(install, restore_s
 
     async def main():
         if install == "inside run":
+            # signal.signal() works on the main thread only, and main may
+            # start on another M (free-threaded builds wake one at once)
+            for _ in range(2000):
+                if threading.current_thread() is threading.main_thread():
+                    break
+                await gocore.sleep(0.001)
+            else:
+                pytest.skip("main never ran on the main thread")
             gocore.debug.dump_on_signal(signal.SIGUSR2, file=Dumps())
         on_other_m = 0
         for i in range(rounds):

@@ -2,6 +2,8 @@
 from libc.stdint cimport uint32_t, int64_t
 
 cdef extern from "gocore_futex.h" nogil:
+    int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
+    void futex_wake(uint32_t *addr, int n)
     ctypedef struct gc_mutex:
         uint32_t key
     bint gc_mutex_trylock(gc_mutex *m)
