@@ -129,27 +129,23 @@ def goroutines(current_frame: types.FrameType | None = None,
             if unavailable:
                 # only its entry point, which no running code changes
                 entry = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None) or root_code
-                frames = []
-                if entry is not None:
-                    module = getattr(fn, "__module__", None) if entry is root_code else None
-                    entry_record = FrameRecord(entry, entry.co_firstlineno, module)
+                module = getattr(fn, "__module__", None) if entry is root_code else None
+                records = [] if entry is None else [FrameRecord(entry, entry.co_firstlineno, module)]
             elif is_current:
                 root = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-                frames = frames_up_to(current_frame, root, None if coro is not None else root_code)
+                records = frame_records(frames_up_to(current_frame, root,
+                                                     None if coro is not None else root_code))
             elif coro is not None:
-                frames = _coro_frames(coro)
+                records = frame_records(_coro_frames(coro))
             elif kind == "sync" and ident:
                 # a sync goroutine that has started: its thread's stack
                 if threads is None:
                     threads = sys._current_frames()
-                frames = frames_up_to(threads.get(ident), None, root_code)
+                records = frame_records(frames_up_to(threads.get(ident), None, root_code))
             else:
-                frames = []
+                records = []
             minutes = int(waited // 60) if status == "waiting" else 0
             started = coro is not None or bool(ident)
-            records = frame_records(frames)
-            if unavailable and entry is not None:
-                records = [entry_record]
             out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
                                        minutes, bool(is_main), bool(is_current),
                                        records, None if started else fn, unavailable))

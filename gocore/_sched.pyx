@@ -745,6 +745,15 @@ cdef void mexit(gc_m *mp) noexcept nogil:
     gc_mutex_unlock(&sched.lock)
 
 
+cdef inline bint signal_seen_since_note_clear() noexcept nogil:
+    """M0, after note_clear(&m0.park): a signal handled while M0 was between
+    waits poked the note before we cleared it, but its flag stays. The
+    handler sets the flag, fences, then pokes; we cleared the note, fence,
+    then look at the flag: we see one or the other."""
+    fence_seq_cst()
+    return ld_acq_i32(&sched.sigpending) != 0
+
+
 cdef bint stopm(gc_m *mp) noexcept nogil:
     """mp holds no P. Parks it on the idle list until startm hands it a P.
     The first idle M while timers are pending sleeps only until the earliest
@@ -784,14 +793,8 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
             sched.timer_m = mp       # wake to run checkdead again when the holdoff ends
             deadline = deadlock_holdoff
     gc_mutex_unlock(&sched.lock)
-    k = 2
-    if mp.is_m0:
-        # a signal handled while M0 was between waits poked a note we have
-        # cleared since: its flag says so (the handler sets the flag, then
-        # pokes; we cleared the note, then look at the flag)
-        fence_seq_cst()
-        if not ld_acq_i32(&sched.sigpending):
-            k = note_sleep_deadline(&mp.park, deadline)
+    if mp.is_m0 and signal_seen_since_note_clear():
+        k = 2
     else:
         k = note_sleep_deadline(&mp.park, deadline)
     if k == 2 and mp.is_m0:

@@ -20,6 +20,9 @@ import pytest
 
 import gocore
 
+# the GIL is off: a free-threaded build, and not re-enabled (PYTHON_GIL=1)
+FREE_THREADED = hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled()
+
 PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
 
 # Child interpreters the tests start (`python -c ...`, examples) must import

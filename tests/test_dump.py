@@ -11,7 +11,6 @@ import io
 import os
 import re
 import signal
-import sys
 import threading
 import time
 
@@ -23,7 +22,7 @@ from gocore import (Chan, DeadlockError, Mutex, Once, RWMutex, Semaphore, WaitGr
                     blocking_select, go, nilchan, select, sleep)
 from gocore import _debug
 
-from conftest import popen_prog, run_prog, settle, wait_until
+from conftest import FREE_THREADED, popen_prog, run_prog, settle, wait_until
 
 HEAD = re.compile(r"goroutine (\d+) \[([^\]]*)\]:( \(main\))?")
 FRAME = re.compile(r"  (\S+)\(\.\.\.\)(  \((?:not started|running on another thread; stack unavailable)\))?")
@@ -508,7 +507,7 @@ def test_dump_while_goroutines_run_on_other_threads():
             await gocore.gosched()
         stop.close()
         await done.wait()
-        if getattr(sys, "_is_gil_enabled", lambda: True)():
+        if not FREE_THREADED:
             assert unavailable == 0
 
     gocore.gomaxprocs(2)
@@ -526,7 +525,7 @@ def test_signal_handler_runs_while_main_thread_looks_for_work(install, restore_s
     "inside run": gocore.debug.dump_on_signal() called while run() runs."""
     seen = []
     rounds = 400
-    gil_build = getattr(sys, "_is_gil_enabled", lambda: True)()
+    gil_build = not FREE_THREADED
 
     class Dumps:
         def write(self, text):

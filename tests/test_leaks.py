@@ -3,19 +3,18 @@ GC-tracked objects flat (issue 2: 200,000 goroutines x 5 rounds)."""
 import gc
 import itertools
 import os
-import sys
 
 import pytest
 
 import gocore
 from gocore import Chan, go
 
+from conftest import FREE_THREADED
 
 # RSS may wander this much without a leak. Free-threaded builds allocate
 # with mimalloc, whose per-thread heaps keep freed pages for a while (seen:
 # up to 14 MiB between rounds). A leak of one 100-byte object per goroutine
 # would still add 57 MiB over rounds 2..5.
-FREE_THREADED = hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled()
 RSS_SLACK = (32 if FREE_THREADED else 8) * 1024 * 1024
 
 

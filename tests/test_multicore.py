@@ -17,7 +17,7 @@ import pytest
 import gocore
 from gocore import Chan, WaitGroup, go, gosched, run, sleep
 
-FREE_THREADED = hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled()
+from conftest import FREE_THREADED
 
 
 @pytest.mark.timeout(60)
