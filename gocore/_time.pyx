@@ -16,9 +16,10 @@
 cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.math cimport isnan
 
+from gocore._includes.atomic cimport ld_acq_i32, st_rel_i32, cas_i32
 from gocore._includes.clock cimport nanotime
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
@@ -65,11 +66,16 @@ cdef inline int64_t deadline_after(int64_t ns) noexcept:
 @cython.no_gc
 @cython.freelist(32)
 cdef class _Sleep:
-    """The awaitable behind `await sleep(d)`."""
+    """The awaitable behind `await sleep(d)`: awaited once, by one goroutine
+    (DESIGN §1). `state` goes 0 (new) -> 1 (claimed: the claimer's timer
+    queued, or about to be) -> 2 (done) only: the CAS from 0 lets exactly
+    one goroutine claim it, also when two threads of a free-threaded build
+    race; anyone else awaiting it gets RuntimeError at once and leaves the
+    claimer's sleep alone."""
     cdef gc_timer t
     cdef int64_t ns
-    cdef int state
-    cdef G gp
+    cdef int32_t state
+    cdef G gp            # the claimer, set once state is 1
 
     def __await__(self):
         return self
@@ -78,32 +84,38 @@ cdef class _Sleep:
         return self
 
     def __next__(self):
-        cdef G gp
-        if self.state == 0:
+        cdef G gp = getg_or_none()
+        cdef int32_t st = ld_acq_i32(&self.state)
+        if st == 0:
             if self.ns <= 0:
+                if not cas_i32(&self.state, 0, 2):
+                    raise_reused()
                 raise StopIteration
-            gp = getg_or_none()
             if gp is None or gp.kind != G_ASYNC:
                 raise RuntimeError("await sleep() outside a gocore goroutine; "
                                    "plain threads and sync goroutines use time.sleep()")
+            if not cas_i32(&self.state, 0, 1):
+                raise_reused()
             self.gp = gp
             self.t.kind = TK_READY_G
             self.t.arg = <void *>gp
             self.t.period = 0
-            self.t.heap_index = -1
             timer_lock()
             self.t.when = deadline_after(self.ns)
             gp.park_claim = 0
             if timer_add_locked(&self.t) < 0:
                 timer_unlock()
+                st_rel_i32(&self.state, 2)
                 raise MemoryError()
             gopark_async(gp, timer_unlock_cb, NULL, W_SLEEP, self)
-            self.state = 1
             return PARK
-        self.state = 2
-        if self.gp.wake_flags != WAKE_NORMAL:
+        if st != 1 or gp is not self.gp:
+            raise_reused()
+        # the claimer, woken: by its timer, or early (closing, deadlock)
+        st_rel_i32(&self.state, 2)
+        if gp.wake_flags != WAKE_NORMAL:
             self.cancel()
-            check_wake(self.gp)
+            check_wake(gp)
         self.gp = None
         raise StopIteration
 
@@ -111,18 +123,24 @@ cdef class _Sleep:
         self.cancel()
 
     cdef void cancel(self):
-        if self.state != 1 and self.state != 2:
+        if ld_acq_i32(&self.state) == 0:
             return
         timer_lock()
-        timer_del_locked(&self.t)
+        timer_del_locked(&self.t)       # no-op unless queued (heap_index >= 0)
         timer_unlock()
+
+
+cdef int raise_reused() except -1:
+    raise RuntimeError("gocore: a sleep() awaitable was awaited twice, or by two "
+                       "goroutines; call sleep(d) for each await")
 
 
 def sleep(d):
     """`await sleep(seconds)`: park this goroutine for at least d seconds.
-    d <= 0 returns at once (as Go)."""
+    d <= 0 returns at once (as Go). Each call's awaitable is awaited once."""
     cdef _Sleep s = _Sleep.__new__(_Sleep)
     s.ns = duration_ns(d, "sleep()")
+    s.t.heap_index = -1             # not queued (cancel() may look before the claim)
     return s
 
 

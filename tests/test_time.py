@@ -334,3 +334,38 @@ def test_nan_duration_raises():
 def test_after_func_needs_callable():
     with pytest.raises(TypeError, match="callable"):
         after_func(1, 42)
+
+
+@pytest.mark.timeout(10)
+def test_shared_sleep_second_awaiter_raises_at_once(rt):
+    """Issue 14 item 6 (sleep): one sleep() awaitable awaited by two
+    goroutines: whichever comes second gets RuntimeError at once; the other
+    sleeps its full time and wakes. Awaited again once done: RuntimeError,
+    as a coroutine. (The second awaiter used to return at once, leaving the
+    first sleeper's wake-up to a finished awaitable.)"""
+    async def main():
+        s = sleep(0.05)
+        out = Chan(2)
+
+        async def sleeper():
+            t0 = time.monotonic()
+            try:
+                await s
+            except RuntimeError as e:
+                await out.send(("RuntimeError", str(e), time.monotonic() - t0))
+            else:
+                await out.send(("slept", "", time.monotonic() - t0))
+        go(sleeper)
+        go(sleeper)
+        got = sorted([await out.recv(), await out.recv()])
+        again = sleep(0)
+        await again
+        with pytest.raises(RuntimeError, match="awaited twice"):
+            await again
+        with pytest.raises(RuntimeError, match="awaited twice"):
+            await s
+        return got
+    (err, msg, dt_err), (slept, _, dt) = rt.run(main)
+    assert err == "RuntimeError" and "awaited twice, or by two goroutines" in msg
+    assert dt_err < 0.04
+    assert slept == "slept" and dt >= 0.05
