@@ -10,22 +10,29 @@
 # the timer queued; the awaitable lives in the G's frame, so it outlives its
 # stay in the heap (teardown removes it via _cancel). A Timer or Ticker holds
 # one reference to itself while it is queued (taken by whoever queues it,
-# dropped by whoever removes it: stop(), reset() or the firing M), so an
-# unreferenced running timer still fires, as in Go.
+# dropped by whoever removes it: stop(), reset(), the firing M, or a sweep),
+# so a Timer whose channel someone still holds, or an after_func, fires even
+# if the Timer object itself is dropped. As in Go 1.23, a timer nothing can
+# reach any more (the heap's reference is the Timer's only one, and the
+# Timer's the channel's only one) is dropped by timer_sweep: Timer creation
+# runs it once the heap has doubled since the last one (amortised O(1)).
 
 cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
+from cpython.object cimport PyTypeObject
 from libc.math cimport isnan
 
 from gocore._includes.atomic cimport ld_acq_i32, st_rel_i32, cas_i32
 from gocore._includes.clock cimport nanotime
+from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
                             runtime_ensure_started, timer_lock, timer_add_locked,
-                            timer_del_locked, timer_unlock, timer_unlock_cb, dbg_counters,
+                            timer_del_locked, timer_unlock, timer_unlock_cb, timer_sweep,
+                            dbg_counters,
                             G_ASYNC, W_SLEEP, WAKE_NORMAL)
 from gocore._chan cimport Chan
 
@@ -144,12 +151,53 @@ def sleep(d):
     return s
 
 
+cdef extern from *:
+    """
+    /* Is o referenced by its caller's reference alone? Exact under the GIL.
+     * Free-threaded builds: only if o is owned by this thread with one local
+     * reference and no shared ones (CPython's own uniqueness test); reading
+     * another thread's counts could be stale, so those say "not unique". */
+    static inline int gc_obj_unique(PyObject *o) {
+    #ifdef Py_GIL_DISABLED
+        return _Py_IsOwnedByCurrentThread(o) && o->ob_ref_local == 1
+            && _Py_atomic_load_ssize_relaxed(&o->ob_ref_shared) == 0;
+    #else
+        return Py_REFCNT(o) == 1;
+    #endif
+    }
+    static inline PyTypeObject *gc_obj_type(PyObject *o) { return Py_TYPE(o); }
+    """
+    bint gc_obj_unique(PyObject *o) noexcept nogil
+    PyTypeObject *gc_obj_type(PyObject *o) noexcept nogil
+
+
+cdef inline void mu_lock(gc_mutex *mu) noexcept:
+    """Requires GIL (waits with it released, as timer_lock)."""
+    if not gc_mutex_trylock(mu):
+        with nogil:
+            gc_mutex_lock_slow(mu)
+
+
 cdef class Timer:
     """Go's time.Timer: after d seconds, sends time.monotonic() on .c (a
-    channel of capacity 1), or runs fn in its own goroutine (after_func)."""
+    channel of capacity 1), or runs fn in its own goroutine (after_func).
+
+    Go 1.23's rules: once stop() or reset() returns, no value from before
+    it is received from .c (one already buffered is discarded, a firing in
+    progress is dropped); and a timer that nothing but the heap can reach
+    (neither the Timer nor its channel referenced, no fn) is collectable."""
+    # t.when, t.heap_index: timerlock. t.seq and `pending` change under both
+    # mu and timerlock (stop/reset); a firing reads them under mu.
     cdef gc_timer t
+    cdef gc_mutex mu        # orders stop()/reset() against a firing of this timer
+    cdef bint pending       # armed, and its value not yet delivered
     cdef readonly Chan c
     cdef object fn
+
+    def __cinit__(self, *args, **kwargs):
+        self.t.heap_index = -1          # not queued, even if __init__ never runs
+        self.t.kind = TK_PYOBJ
+        self.t.arg = <void *>self
 
     def __init__(self, d, fn=None):
         cdef int64_t ns = duration_ns(d, "Timer()")
@@ -157,59 +205,110 @@ cdef class Timer:
             raise TypeError("after_func(d, fn): fn must be callable")
         self.fn = fn
         self.c = Chan(1)
-        self.t.kind = TK_PYOBJ
-        self.t.arg = <void *>self
-        self.t.heap_index = -1
-        self.t.period = 0
         runtime_ensure_started()
-        self.queue(ns, 0)
+        self.queue(ns, 0, False)
 
-    cdef bint queue(self, int64_t ns, int64_t period) except -1:
-        """(Re)queue with a new deadline; return whether it was queued before."""
-        cdef bint was
+    cdef bint queue(self, int64_t ns, int64_t period, bint drain) except -1:
+        """(Re)queue with a new deadline; return whether the timer was
+        pending (queued, or fired with its value not yet received). drain:
+        discard a value already in .c (reset)."""
+        cdef bint was, removed
+        cdef int r
+        if self.c is None:
+            raise TypeError(f"{type(self).__name__}.__init__() was not called")
         # The heap's reference is taken before the timer is queued: once
         # timerlock is released an M may fire it and drop that reference.
         Py_INCREF(self)
+        mu_lock(&self.mu)
         timer_lock()
-        was = timer_del_locked(&self.t)
+        removed = timer_del_locked(&self.t)
+        self.t.seq += 1                 # a firing already popped is stale
         self.t.when = deadline_after(ns)
         self.t.period = period
-        if timer_add_locked(&self.t) < 0:
-            timer_unlock()
-            Py_DECREF(self)             # unused
-            if was:
-                Py_DECREF(self)         # the heap's, for the entry removed above
-                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
-            raise MemoryError()
+        r = timer_add_locked(&self.t)
         timer_unlock()
-        if was:
+        was = self.pending
+        self.pending = r >= 0
+        # under mu: the new deadline's firing cannot slip in before the drain
+        if drain and self.fn is None and self.c is not None and self.c.try_recv() is not None:
+            was = True
+        gc_mutex_unlock(&self.mu)
+        if r < 0:
+            Py_DECREF(self)             # unused
+        if removed:
             Py_DECREF(self)             # the heap held one already
-        else:
-            gc_dbg_add(GC_DBG_TIMER_REFS, 1)
+            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
+        if r < 0:
+            raise MemoryError()
+        gc_dbg_add(GC_DBG_TIMER_REFS, 1)
+        if not removed and self.fn is None:
+            timer_sweep(timer_unreachable)  # one more timer: maybe drop the dead
         return was
 
     def stop(self):
         """Prevent the timer from firing. True if it was pending (stopped
-        here), False if it had already fired or been stopped."""
-        cdef bint was
+        here: queued, firing, or fired with its value not yet received -
+        that value is discarded), False if its value was received or it had
+        been stopped already."""
+        cdef bint was, removed
+        mu_lock(&self.mu)
         timer_lock()
-        was = timer_del_locked(&self.t)
+        removed = timer_del_locked(&self.t)
+        self.t.seq += 1                 # a firing already popped is stale
         timer_unlock()
-        if was:
+        was = self.pending
+        self.pending = False
+        if self.fn is None and self.c is not None and self.c.try_recv() is not None:
+            was = True
+        gc_mutex_unlock(&self.mu)
+        if removed:
             Py_DECREF(self)
             gc_dbg_add(GC_DBG_TIMER_REFS, -1)
         return was
 
     def reset(self, d):
-        """Fire after d seconds from now instead. True if it was pending."""
-        return self.queue(duration_ns(d, "Timer.reset()"), 0)
+        """Fire after d seconds from now instead. True if it was pending
+        (as stop()); a value from before is discarded."""
+        return self.queue(duration_ns(d, "Timer.reset()"), 0, True)
 
-    def _fire(self):
-        if self.fn is not None:
+    def _fire(self, uint32_t seq):
+        """Called by the M that popped this timer, seq being t.seq then."""
+        cdef object fn
+        mu_lock(&self.mu)
+        try:
+            if self.t.seq != seq or not self.pending:
+                return                  # a stop() or reset() came first
+            if self.t.period == 0:
+                self.pending = False
+            fn = self.fn
+            if fn is None:
+                self.c.try_send(_monotonic())
+        finally:
+            gc_mutex_unlock(&self.mu)
+        if fn is not None:
             from gocore._sched import go
-            go(self.fn)
-        else:
-            self.c.try_send(_monotonic())
+            go(fn)
+
+
+cdef int timer_unreachable(gc_timer *t) noexcept:
+    """timer_sweep's predicate; timerlock and the GIL are held. Dead: a
+    plain Timer or Ticker with no fn whose only reference is the heap's and
+    whose channel's only reference is the Timer's. Nobody can receive its
+    value or stop it, so dropping it is invisible (Go 1.23 collects it).
+    Subclasses are left alone (their _fire may do more)."""
+    cdef PyObject *o
+    cdef PyTypeObject *tp
+    if t.kind != TK_PYOBJ:
+        return 0
+    o = <PyObject *>t.arg
+    tp = gc_obj_type(o)
+    if tp != <PyTypeObject *>Timer and tp != <PyTypeObject *>Ticker:
+        return 0
+    if not gc_obj_unique(o):
+        return 0
+    if (<Timer>o).fn is not None:
+        return 0
+    return gc_obj_unique(<PyObject *>(<Timer>o).c)
 
 
 cdef class Ticker(Timer):
@@ -221,22 +320,21 @@ cdef class Ticker(Timer):
         if ns <= 0:
             raise ValueError("Ticker(d) needs d > 0 (non-positive interval for Ticker)")
         self.c = Chan(1)
-        self.t.kind = TK_PYOBJ
-        self.t.arg = <void *>self
-        self.t.heap_index = -1
         runtime_ensure_started()
-        self.queue(ns, ns)
+        self.queue(ns, ns, False)
 
     def stop(self):
-        """Stop the ticks. Returns None, as Go's Ticker.Stop."""
+        """Stop the ticks; a tick not yet received is discarded. Returns
+        None, as Go's Ticker.Stop."""
         Timer.stop(self)
 
     def reset(self, d):
-        """Tick every d seconds from now on."""
+        """Tick every d seconds from now on; a tick not yet received is
+        discarded."""
         cdef int64_t ns = duration_ns(d, "Ticker.reset()")
         if ns <= 0:
             raise ValueError("Ticker.reset(d) needs d > 0 (non-positive interval for Ticker)")
-        self.queue(ns, ns)
+        self.queue(ns, ns, True)
 
 
 def after(d):

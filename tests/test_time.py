@@ -1,6 +1,8 @@
 """Timers: sleep, after, tick, Timer, Ticker, after_func (Go's time package).
 
 Time values are time.monotonic() floats taken when the timer fires."""
+import gc
+import os
 import random
 import threading
 import time
@@ -369,3 +371,157 @@ def test_shared_sleep_second_awaiter_raises_at_once(rt):
     assert err == "RuntimeError" and "awaited twice, or by two goroutines" in msg
     assert dt_err < 0.04
     assert slept == "slept" and dt >= 0.05
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_million_unreferenced_after_timers_are_collected(procs):
+    """Issue 14 item 9 (Go 1.23): a loop of one million
+    `select(ch.recv, after(60).recv)` whose ch is always ready leaves no
+    million pending timers (it used to keep all of them, 299 MB): once
+    nothing references a timer's channel, the heap drops it. RSS grows less
+    than 10 MiB and the heap holds a bounded number of timers."""
+    n = 1_000_000
+
+    async def main():
+        ch = Chan(1)
+        await ch.send(0)
+        for _ in range(2000):            # warm freelists and the heap array
+            i, _ = await select(ch.recv, after(60).recv)
+            await ch.send(0)
+        gc.collect()
+        r0 = rss_bytes()
+        for _ in range(n):
+            i, _ = await select(ch.recv, after(60).recv)
+            assert i == 0
+            await ch.send(0)
+        gc.collect()
+        return rss_bytes() - r0, gocore.stats()["timers"]
+    gocore.gomaxprocs(procs)
+    grew, pending = gocore.run(main)
+    assert grew < 10 * 2**20, f"RSS grew {grew / 2**20:.1f} MiB over {n:,} iterations"
+    assert pending < 5000, f"{pending:,} timers pending after the loop"
+
+
+@pytest.mark.timeout(20)
+def test_reachable_timers_still_fire_after_sweeps(rt):
+    """The sweep drops only timers nothing can reach: with tens of thousands
+    of dead timers swept around them, a timer whose channel is held (by a
+    variable, or only by a goroutine parked in select on it), one whose
+    Timer object is held, an after_func nobody references, a tick()
+    channel and a sleeping goroutine all still fire."""
+    async def main():
+        out = Chan(10)
+        held_chan = after(0.1)
+        held_timer = Timer(0.1)
+        tick_chan = tick(0.03)
+        after_func(0.1, lambda: out.try_send("after_func"))
+
+        async def parked():                 # only its select references the channel
+            i, _ = await select(after(0.1).recv)
+            await out.send(("parked", i))
+
+        async def sleeper():
+            await sleep(0.1)
+            await out.send("sleep")
+        go(parked)
+        go(sleeper)
+        before = gocore.stats()["timers"]
+        for _ in range(50_000):             # dead on arrival: swept
+            after(60)
+            Ticker(60)
+        after_sweeps = gocore.stats()["timers"]
+        got = {await out.recv(), await out.recv(), await out.recv()}
+        return (before, after_sweeps, got, isinstance(await held_chan.recv(), float),
+                isinstance(await held_timer.c.recv(), float),
+                isinstance(await tick_chan.recv(), float))
+    before, after_sweeps, got, *fired = rt.run(main)
+    assert after_sweeps < before + 10_000, (before, after_sweeps)
+    assert got == {"after_func", ("parked", 0), "sleep"}
+    assert fired == [True, True, True]
+
+
+@pytest.mark.timeout(10)
+def test_subclass_timers_are_not_swept(rt):
+    """A Timer subclass may do more when it fires; only plain Timer and
+    Ticker objects are ever dropped unreferenced."""
+    fired = []
+
+    class Noisy(Timer):
+        def _fire(self, seq):
+            fired.append(seq)
+
+    async def main():
+        Noisy(0.05)
+        for _ in range(5000):
+            after(60)
+        await sleep(0.15)
+    rt.run(main)
+    assert len(fired) == 1
+
+
+@pytest.mark.timeout(10)
+def test_stop_discards_a_value_not_yet_received(rt):
+    """Go 1.23: once Stop returns, no stale value is received from t.C; a
+    fired timer whose value nobody received was still pending, so Stop
+    returns True. Reset likewise (it used to leave the old value in the
+    channel, as Go before 1.23)."""
+    async def main():
+        t = Timer(0.01)
+        await sleep(0.05)                   # fired: its value waits in t.c
+        buffered = len(t.c)
+        stopped = t.stop()
+        after_stop = t.c.try_recv()
+        t2 = Timer(0.01)
+        await sleep(0.05)
+        was = t2.reset(0.1)
+        t0 = time.monotonic()
+        await t2.c.recv()                   # the new deadline's value, not the stale one
+        waited = time.monotonic() - t0
+        tk = Ticker(0.01)
+        await sleep(0.05)
+        tk.reset(10)
+        after_reset = tk.c.try_recv()
+        tk.stop()
+        return buffered, stopped, after_stop, was, waited, after_reset
+    buffered, stopped, after_stop, was, waited, after_reset = rt.run(main)
+    assert (buffered, stopped, after_stop, was) == (1, True, None, True)
+    assert waited >= 0.05
+    assert after_reset is None
+
+
+@pytest.mark.timeout(60)
+def test_no_stale_value_after_stop_or_reset_races_firing():
+    """Stop and Reset racing a firing on another M (gomaxprocs 2): after
+    stop() returns, t.c never yields a value; after reset(60), none before
+    the new deadline. A firing popped before the stop is dropped (its seq is
+    stale), and stop() then reports the timer as pending."""
+    gocore.gomaxprocs(2)
+
+    async def main():
+        stale = 0
+        true_stops = 0
+        timers = []
+        for i in range(3000):
+            t = Timer(0)                    # due at once: another M may be firing it
+            if i % 50 == 0:
+                await gocore.gosched()
+            if i % 2:
+                true_stops += t.stop()
+            else:
+                t.reset(60)
+            timers.append(t)
+        await sleep(0.05)                   # let any firing in flight finish
+        for t in timers:
+            if t.c.try_recv() is not None:
+                stale += 1
+            t.stop()
+        return stale, true_stops
+    stale, true_stops = gocore.run(main)
+    assert stale == 0
+    assert true_stops == 1500               # none had been received: all pending
