@@ -121,20 +121,23 @@ cdef class _Sleep:
         # the claimer, woken: by its timer, or early (closing, deadlock)
         st_rel_i32(&self.state, 2)
         if gp.wake_flags != WAKE_NORMAL:
-            self.cancel()
+            sleep_cancel(self)
             check_wake(gp)
         self.gp = None
         raise StopIteration
 
     def _cancel(self):
-        self.cancel()
+        sleep_cancel(self)
 
-    cdef void cancel(self):
-        if ld_acq_i32(&self.state) == 0:
-            return
-        timer_lock()
-        timer_del_locked(&self.t)       # no-op unless queued (heap_index >= 0)
-        timer_unlock()
+
+cdef void sleep_cancel(_Sleep s) noexcept:
+    """Remove s's timer if queued. (A function, not a cdef method: _Sleep
+    has no vtable, so that it stays 80 bytes, one pymalloc size class.)"""
+    if ld_acq_i32(&s.state) == 0:
+        return
+    timer_lock()
+    timer_del_locked(&s.t)              # no-op unless queued (heap_index >= 0)
+    timer_unlock()
 
 
 cdef int raise_reused() except -1:
@@ -147,7 +150,7 @@ def sleep(d):
     d <= 0 returns at once (as Go). Each call's awaitable is awaited once."""
     cdef _Sleep s = _Sleep.__new__(_Sleep)
     s.ns = duration_ns(d, "sleep()")
-    s.t.heap_index = -1             # not queued (cancel() may look before the claim)
+    s.t.heap_index = -1             # not queued (sleep_cancel may look before the claim)
     return s
 
 
@@ -206,44 +209,7 @@ cdef class Timer:
         self.fn = fn
         self.c = Chan(1)
         runtime_ensure_started()
-        self.queue(ns, 0, False)
-
-    cdef bint queue(self, int64_t ns, int64_t period, bint drain) except -1:
-        """(Re)queue with a new deadline; return whether the timer was
-        pending (queued, or fired with its value not yet received). drain:
-        discard a value already in .c (reset)."""
-        cdef bint was, removed
-        cdef int r
-        if self.c is None:
-            raise TypeError(f"{type(self).__name__}.__init__() was not called")
-        # The heap's reference is taken before the timer is queued: once
-        # timerlock is released an M may fire it and drop that reference.
-        Py_INCREF(self)
-        mu_lock(&self.mu)
-        timer_lock()
-        removed = timer_del_locked(&self.t)
-        self.t.seq += 1                 # a firing already popped is stale
-        self.t.when = deadline_after(ns)
-        self.t.period = period
-        r = timer_add_locked(&self.t)
-        timer_unlock()
-        was = self.pending
-        self.pending = r >= 0
-        # under mu: the new deadline's firing cannot slip in before the drain
-        if drain and self.fn is None and self.c is not None and self.c.try_recv() is not None:
-            was = True
-        gc_mutex_unlock(&self.mu)
-        if r < 0:
-            Py_DECREF(self)             # unused
-        if removed:
-            Py_DECREF(self)             # the heap held one already
-            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
-        if r < 0:
-            raise MemoryError()
-        gc_dbg_add(GC_DBG_TIMER_REFS, 1)
-        if not removed and self.fn is None:
-            timer_sweep(timer_unreachable)  # one more timer: maybe drop the dead
-        return was
+        timer_queue(self, ns, 0, False)
 
     def stop(self):
         """Prevent the timer from firing. True if it was pending (stopped
@@ -258,18 +224,20 @@ cdef class Timer:
         timer_unlock()
         was = self.pending
         self.pending = False
-        if self.fn is None and self.c is not None and self.c.try_recv() is not None:
-            was = True
-        gc_mutex_unlock(&self.mu)
-        if removed:
-            Py_DECREF(self)
-            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
+        try:
+            if self.fn is None and self.c is not None and self.c.try_recv() is not None:
+                was = True
+        finally:
+            gc_mutex_unlock(&self.mu)
+            if removed:
+                Py_DECREF(self)
+                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
         return was
 
     def reset(self, d):
         """Fire after d seconds from now instead. True if it was pending
         (as stop()); a value from before is discarded."""
-        return self.queue(duration_ns(d, "Timer.reset()"), 0, True)
+        return timer_queue(self, duration_ns(d, "Timer.reset()"), 0, True)
 
     def _fire(self, uint32_t seq):
         """Called by the M that popped this timer, seq being t.seq then."""
@@ -288,6 +256,47 @@ cdef class Timer:
         if fn is not None:
             from gocore._sched import go
             go(fn)
+
+
+cdef bint timer_queue(Timer self, int64_t ns, int64_t period, bint drain) except -1:
+    """(Re)queue with a new deadline; return whether the timer was pending
+    (queued, or fired with its value not yet received). drain: discard a
+    value already in .c (reset). (A function, not a cdef method: no vtable
+    in Timer objects.)"""
+    cdef bint was, removed
+    cdef int r
+    if self.c is None:
+        raise TypeError(f"{type(self).__name__}.__init__() was not called")
+    # The heap's reference is taken before the timer is queued: once
+    # timerlock is released an M may fire it and drop that reference.
+    Py_INCREF(self)
+    mu_lock(&self.mu)
+    timer_lock()
+    removed = timer_del_locked(&self.t)
+    self.t.seq += 1                     # a firing already popped is stale
+    self.t.when = deadline_after(ns)
+    self.t.period = period
+    r = timer_add_locked(&self.t)
+    timer_unlock()
+    was = self.pending
+    self.pending = r >= 0
+    try:
+        # under mu: the new deadline's firing cannot slip in before the drain
+        if drain and self.fn is None and self.c.try_recv() is not None:
+            was = True
+    finally:
+        gc_mutex_unlock(&self.mu)
+        if r < 0:
+            Py_DECREF(self)             # unused
+        if removed:
+            Py_DECREF(self)             # the heap held one already
+            gc_dbg_add(GC_DBG_TIMER_REFS, -1)
+    if r < 0:
+        raise MemoryError()
+    gc_dbg_add(GC_DBG_TIMER_REFS, 1)
+    if not removed and self.fn is None:
+        timer_sweep(timer_unreachable)  # one more timer: maybe drop the dead
+    return was
 
 
 cdef int timer_unreachable(gc_timer *t) noexcept:
@@ -321,7 +330,7 @@ cdef class Ticker(Timer):
             raise ValueError("Ticker(d) needs d > 0 (non-positive interval for Ticker)")
         self.c = Chan(1)
         runtime_ensure_started()
-        self.queue(ns, ns, False)
+        timer_queue(self, ns, ns, False)
 
     def stop(self):
         """Stop the ticks; a tick not yet received is discarded. Returns
@@ -334,7 +343,7 @@ cdef class Ticker(Timer):
         cdef int64_t ns = duration_ns(d, "Ticker.reset()")
         if ns <= 0:
             raise ValueError("Ticker.reset(d) needs d > 0 (non-positive interval for Ticker)")
-        self.queue(ns, ns, True)
+        timer_queue(self, ns, ns, True)
 
 
 def after(d):
