@@ -112,6 +112,19 @@ static inline int timers_del(gc_timers *ts, gc_timer *t) {
     return 1;
 }
 
+/* Caller holds timerlock. Sets t's deadline to `when`, moving it within the
+ * heap if queued (O(log n), no removal) or adding it if not. Returns as
+ * timers_add: 1 if t is now the earliest timer, -1 when out of memory. */
+static inline int timers_modify(gc_timers *ts, gc_timer *t, int64_t when) {
+    t->when = when;
+    if (t->heap_index < 0)
+        return timers_add(ts, t);
+    timers_up(ts, t->heap_index);
+    timers_down(ts, t->heap_index);
+    timers_publish(ts);
+    return t->heap_index == 0;
+}
+
 /* Caller holds timerlock. Pops the earliest timer if due at `now`. */
 static inline gc_timer *timers_pop_due(gc_timers *ts, int64_t now) {
     if (ts->len == 0 || ts->heap[0]->when > now) return NULL;

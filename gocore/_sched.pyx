@@ -916,6 +916,18 @@ cdef int timer_add_locked(gc_timer *t) noexcept nogil:
         timer_kick = 1
     return r
 
+cdef int timer_modify_locked(gc_timer *t, int64_t when) noexcept nogil:
+    """Caller holds timerlock. Move t to deadline `when`, queueing it if it
+    was not (a reset, a netpoll deadline moved). -1: out of memory (t is
+    then not queued)."""
+    global timer_kick
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&timerlock), b"timer_modify_locked: timerlock not held")
+    cdef int r = timers_modify(&timers, t, when)
+    if r == 1:
+        timer_kick = 1
+    return r
+
 cdef bint timer_del_locked(gc_timer *t) noexcept nogil:
     """Caller holds timerlock. 1 if t was queued and is removed."""
     gc_assert_msg(gc_mutex_held(&timerlock),

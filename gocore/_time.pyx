@@ -31,6 +31,7 @@ from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DB
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
                             runtime_ensure_started, timer_lock, timer_add_locked,
+                            timer_modify_locked,
                             timer_del_locked, timer_unlock, timer_unlock_cb, timer_sweep,
                             dbg_counters,
                             G_ASYNC, W_SLEEP, WAKE_NORMAL)
@@ -272,11 +273,10 @@ cdef bint timer_queue(Timer self, int64_t ns, int64_t period, bint drain) except
     Py_INCREF(self)
     mu_lock(&self.mu)
     timer_lock()
-    removed = timer_del_locked(&self.t)
+    removed = self.t.heap_index >= 0    # the heap holds a reference already
     self.t.seq += 1                     # a firing already popped is stale
-    self.t.when = deadline_after(ns)
     self.t.period = period
-    r = timer_add_locked(&self.t)
+    r = timer_modify_locked(&self.t, deadline_after(ns))
     timer_unlock()
     was = self.pending
     self.pending = r >= 0

@@ -525,3 +525,31 @@ def test_no_stale_value_after_stop_or_reset_races_firing():
     stale, true_stops = gocore.run(main)
     assert stale == 0
     assert true_stops == 1500               # none had been received: all pending
+
+
+@pytest.mark.timeout(30)
+def test_reset_moves_timers_within_the_heap(rt):
+    """reset() moves a queued timer up or down the heap in place: 300
+    timers reset to random earlier and later deadlines each fire once, none
+    before its new deadline, and a timer reset past the end does not fire."""
+    rng = random.Random(7)
+
+    async def main():
+        timers = [Timer(rng.uniform(0.05, 0.15)) for _ in range(300)]
+        deadlines = []
+        for t in timers:
+            d = rng.uniform(0.01, 0.2)
+            deadlines.append(time.monotonic() + d)      # taken before: the real one is later
+            assert t.reset(d) is True
+        late = Timer(0.05)
+        late.reset(60)
+        early = []
+        for t, dl in zip(timers, deadlines):
+            i, v = await select(t.c.recv, after(10).recv)
+            assert i == 0, "a reset timer never fired"
+            if v < dl - 1e-6:
+                early.append(dl - v)
+        return early, late.c.try_recv(), late.stop()
+    early, late_value, late_stopped = rt.run(main)
+    assert early == []
+    assert late_value is None and late_stopped is True

@@ -21,6 +21,7 @@ cdef extern from "gocore_timer.h" nogil:
         int32_t sweep_at
     int timers_add(gc_timers *ts, gc_timer *t)
     int timers_del(gc_timers *ts, gc_timer *t)
+    int timers_modify(gc_timers *ts, gc_timer *t, int64_t when)
     gc_timer *timers_pop_due(gc_timers *ts, int64_t now)
     bint timers_sweep_due(gc_timers *ts)
 
