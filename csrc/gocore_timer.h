@@ -46,7 +46,8 @@ typedef struct {
     int32_t len;         /* under timerlock; read with ld_acq by checkdead */
     int32_t cap;
     int64_t next_when;   /* atomic mirror of heap[0]->when, GC_NEVER if empty */
-    int32_t sweep_at;    /* under timerlock: timers_sweep_due() once len reaches it */
+    int32_t sweep_at;    /* written under timerlock (st_rlx), read with ld_rlx as a hint:
+                            timers_sweep_due() once len reaches it */
 } gc_timers;
 
 static inline void timers_swap(gc_timers *ts, int32_t i, int32_t j) {
@@ -108,7 +109,7 @@ static inline int timers_del(gc_timers *ts, gc_timer *t) {
     if (i != last) { timers_down(ts, i); timers_up(ts, i); }
     timers_publish(ts);
     if (ts->sweep_at > 2 * last + GC_TIMERS_SWEEP_MIN)   /* track the smallest size */
-        ts->sweep_at = 2 * last + GC_TIMERS_SWEEP_MIN;
+        st_rlx_i32(&ts->sweep_at, 2 * last + GC_TIMERS_SWEEP_MIN);
     return 1;
 }
 
@@ -158,7 +159,7 @@ static inline int32_t timers_sweep(gc_timers *ts, int (*dead)(gc_timer *t), gc_t
     for (i = live / 2 - 1; i >= 0; i--)
         timers_down(ts, i);
     timers_publish(ts);
-    ts->sweep_at = 2 * live + GC_TIMERS_SWEEP_MIN;
+    st_rlx_i32(&ts->sweep_at, 2 * live + GC_TIMERS_SWEEP_MIN);
     return k;
 }
 

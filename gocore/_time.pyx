@@ -190,8 +190,10 @@ cdef class Timer:
     it is received from .c (one already buffered is discarded, a firing in
     progress is dropped); and a timer that nothing but the heap can reach
     (neither the Timer nor its channel referenced, no fn) is collectable."""
-    # t.when, t.heap_index: timerlock. t.seq and `pending` change under both
-    # mu and timerlock (stop/reset); a firing reads them under mu.
+    # t.when, t.heap_index: timerlock. t.seq changes under both mu and
+    # timerlock (stop/reset): run_timers reads it under timerlock, a firing
+    # under mu. `pending`: under mu. Lock order: mu, then timerlock or the
+    # channel's lock (never both at once: timerlock comes after channel locks).
     cdef gc_timer t
     cdef gc_mutex mu        # orders stop()/reset() against a firing of this timer
     cdef bint pending       # armed, and its value not yet delivered
