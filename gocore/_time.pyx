@@ -92,13 +92,14 @@ cdef class _Sleep:
         return self
 
     def __next__(self):
-        cdef G gp = getg_or_none()
+        cdef G gp
         cdef int32_t st = ld_acq_i32(&self.state)
         if st == 0:
             if self.ns <= 0:
                 if not cas_i32(&self.state, 0, 2):
                     raise_reused()
                 raise StopIteration
+            gp = getg_or_none()
             if gp is None or gp.kind != G_ASYNC:
                 raise RuntimeError("await sleep() outside a gocore goroutine; "
                                    "plain threads and sync goroutines use time.sleep()")
@@ -117,6 +118,7 @@ cdef class _Sleep:
                 raise MemoryError()
             gopark_async(gp, timer_unlock_cb, NULL, W_SLEEP, self)
             return PARK
+        gp = getg_or_none()
         if st != 1 or gp is not self.gp:
             raise_reused()
         # the claimer, woken: by its timer, or early (closing, deadlock)
