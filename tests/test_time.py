@@ -13,7 +13,7 @@ import pytest
 
 import gocore
 from gocore import Chan, Ticker, Timer, after, after_func, go, select, sleep, tick
-from conftest import settle
+from conftest import FREE_THREADED, settle
 
 
 @pytest.mark.timeout(10)
@@ -406,8 +406,12 @@ def test_million_unreferenced_after_timers_are_collected(procs):
         return rss_bytes() - r0, gocore.stats()["timers"]
     gocore.gomaxprocs(procs)
     grew, pending = gocore.run(main)
-    assert grew < 10 * 2**20, f"RSS grew {grew / 2**20:.1f} MiB over {n:,} iterations"
-    assert pending < 5000, f"{pending:,} timers pending after the loop"
+    # Free-threaded builds: mimalloc keeps freed pages a while (see
+    # test_leaks), and a sweep can only judge the timers its own thread
+    # owns; either bound still fails on the old 1,000,000 timers (299 MB).
+    rss_slack, pending_max = (32 * 2**20, 50_000) if FREE_THREADED else (10 * 2**20, 5000)
+    assert grew < rss_slack, f"RSS grew {grew / 2**20:.1f} MiB over {n:,} iterations"
+    assert pending < pending_max, f"{pending:,} timers pending after the loop"
 
 
 @pytest.mark.timeout(20)
