@@ -147,8 +147,10 @@ cdef object park_sentinel()
 cdef void timer_lock() noexcept                      # Requires GIL
 cdef int timer_add_locked(gc_timer *t) noexcept nogil  # Caller holds timerlock
 cdef bint timer_del_locked(gc_timer *t) noexcept nogil # Caller holds timerlock
+cdef int timer_modify_locked(gc_timer *t, int64_t when) noexcept nogil  # Caller holds timerlock
 cdef void timer_unlock() noexcept nogil
 cdef void timer_unlock_cb(void *arg) noexcept nogil  # gopark unlockf
+cdef void timer_sweep(int (*dead)(gc_timer *t) noexcept) noexcept  # Requires GIL
 
 # debug builds (GOCORE_DEBUG): the counters of csrc/gocore_config.h
 cdef int64_t *dbg_counters() noexcept nogil

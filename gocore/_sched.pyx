@@ -27,7 +27,7 @@
 
 cimport cython
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.pystate cimport PyThreadState_Get
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport calloc, malloc, free
@@ -896,6 +896,7 @@ cdef void set_maing(G gp) noexcept:
 cdef gc_mutex timerlock          # guards `timers` (the heap); lock order: after channel locks, before sched.lock
 cdef gc_timers timers
 timers.next_when = GC_NEVER
+timers.sweep_at = GC_TIMERS_SWEEP_MIN
 cdef bint timer_kick = 0         # under timerlock: a new earliest timer needs an idle M poked
 
 cdef void timer_lock() noexcept:
@@ -911,6 +912,18 @@ cdef int timer_add_locked(gc_timer *t) noexcept nogil:
         gc_assert_msg(gc_mutex_held(&timerlock) and t.heap_index == -1,
                       b"timer_add_locked: timerlock not held, or timer already queued")
     cdef int r = timers_add(&timers, t)
+    if r == 1:
+        timer_kick = 1
+    return r
+
+cdef int timer_modify_locked(gc_timer *t, int64_t when) noexcept nogil:
+    """Caller holds timerlock. Move t to deadline `when`, queueing it if it
+    was not (a reset, a netpoll deadline moved). -1: out of memory (t is
+    then not queued)."""
+    global timer_kick
+    if GOCORE_DEBUG:
+        gc_assert_msg(gc_mutex_held(&timerlock), b"timer_modify_locked: timerlock not held")
+    cdef int r = timers_modify(&timers, t, when)
     if r == 1:
         timer_kick = 1
     return r
@@ -934,6 +947,32 @@ cdef void timer_unlock_cb(void *arg) noexcept nogil:
     """gopark's unlock function for a G parked on a timer (sleep)."""
     timer_unlock()
 
+cdef void timer_sweep(int (*dead)(gc_timer *t) noexcept) noexcept:
+    """Requires GIL. If the heap has grown enough since the last sweep
+    (timers_sweep_due), remove every TK_PYOBJ timer for which dead(t) says
+    that nothing but the heap can reach its owner, and release the heap's
+    reference to each (after timerlock: releasing may free objects). dead()
+    runs under timerlock with the GIL: it reads, never allocates. The owners
+    of collectable timers call this when they queue a new one (Timer)."""
+    cdef gc_timer **out
+    cdef int32_t k, i
+    if ld_rlx_i32(&timers.len) < ld_rlx_i32(&timers.sweep_at):
+        return                              # a hint; decided under the lock
+    timer_lock()
+    if not timers_sweep_due(&timers):
+        timer_unlock()
+        return
+    out = <gc_timer **>malloc(sizeof(gc_timer *) * timers.len)
+    if out == NULL:
+        timer_unlock()
+        return                              # no memory: the dead stay queued until due
+    k = timers_sweep(&timers, dead, out)
+    timer_unlock()
+    for i in range(k):
+        Py_XDECREF(<PyObject *>out[i].arg)  # the heap's reference, maybe the last
+    gc_dbg_add(GC_DBG_TIMER_REFS, -k)
+    free(out)
+
 cdef void timers_kick() noexcept nogil:
     """Any thread. The earliest deadline moved up: poke the M sleeping until
     the old one, or wake an M if none sleeps on timers."""
@@ -952,7 +991,7 @@ cdef inline bint timers_due() noexcept nogil:
 
 cdef void run_timers(gc_p *pp) noexcept:
     """Requires GIL; the M holds pp. Fire due timers: ready sleeping Gs,
-    call _fire() of timer objects (Timer, Ticker, after, after_func). At
+    call _fire(seq) of timer objects (Timer, Ticker, after, after_func). At
     most one batch, and no more than pp can take without spilling: a G
     readied onto a full ring (or kicked out of runnext into it) spills to
     the global queue's tail, where it waits behind every goroutine queued
@@ -963,6 +1002,7 @@ cdef void run_timers(gc_p *pp) noexcept:
     fire in the next rounds."""
     cdef int32_t kinds[64]
     cdef void *args[64]
+    cdef uint32_t seqs[64]
     cdef int32_t n = 0, i, budget
     cdef gc_timer *t
     cdef int64_t now
@@ -982,6 +1022,7 @@ cdef void run_timers(gc_p *pp) noexcept:
             break
         kinds[n] = t.kind
         args[n] = t.arg
+        seqs[n] = t.seq
         if t.period > 0:
             # a ticker: next tick after now, dropping ticks a slow receiver missed
             t.when += t.period * ((now - t.when) // t.period + 1)
@@ -1001,7 +1042,7 @@ cdef void run_timers(gc_p *pp) noexcept:
             Py_DECREF(obj)                   # the reference popped from the heap (we hold `obj`)
             gc_dbg_add(GC_DBG_TIMER_REFS, -1)
             try:
-                obj._fire()
+                obj._fire(seqs[i])
             except BaseException as e:
                 record_panic(e, None)
             obj = None

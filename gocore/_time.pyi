@@ -11,7 +11,9 @@ def after_func(d: float, fn: Callable[[], object]) -> Timer: ...
 
 class Timer:
     """Sends time.monotonic() on .c after d seconds, or runs fn in its own
-    goroutine (after_func)."""
+    goroutine (after_func). Go 1.23's rules: no value from before stop() or
+    reset() is received after they return, and a timer nothing references
+    (neither it nor its channel) is collected."""
     def __init__(self, d: float, fn: Callable[[], object] | None = None) -> None: ...
     @property
     def c(self) -> Chan[float]: ...

@@ -18,6 +18,7 @@ goroutines nor timers.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -228,6 +229,8 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
         raise TypeError(f"context.with_deadline: deadline must be a time.monotonic() "
                         f"float, got {type(deadline).__name__}")
+    if math.isnan(deadline):
+        raise ValueError("context.with_deadline: deadline is NaN")
     pd, ok = parent.deadline()
     if ok and pd is not None and pd <= deadline:
         return with_cancel(parent)          # the parent's deadline comes first
@@ -237,7 +240,12 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
     if remaining <= 0:
         ctx._cancel(DeadlineExceeded(), True)
     else:
-        timer: Timer | None = after_func(remaining, lambda: ctx._cancel(DeadlineExceeded(), True))
+        try:
+            timer: Timer | None = after_func(remaining,
+                                             lambda: ctx._cancel(DeadlineExceeded(), True))
+        except BaseException:
+            ctx._cancel(Canceled(), True)   # never returned: leave nothing with the parent
+            raise
         with ctx._lock:
             if ctx._err is None:
                 ctx._timer = timer
@@ -252,6 +260,8 @@ def with_timeout(parent: Context, timeout: float) -> tuple[Context, CancelFunc]:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"context.with_timeout: timeout must be a number of seconds, "
                         f"got {type(timeout).__name__}")
+    if math.isnan(timeout):
+        raise ValueError("context.with_timeout: timeout is NaN")
     return with_deadline(parent, time.monotonic() + timeout)
 
 

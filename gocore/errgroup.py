@@ -114,7 +114,8 @@ class ErrGroup:
             _go(run_async)
         else:
             def run_sync() -> Any:
-                release = tokens is not None
+                # `finish` and `release` pass to _await_result with the awaitable
+                release = finish = True
                 try:
                     if tokens is not None and not preacquired:
                         tokens.blocking_send(None)
@@ -122,14 +123,17 @@ class ErrGroup:
                     if hasattr(type(r), "__await__"):
                         # fn returned an awaitable (g.go(ch.recv)): hand go()
                         # a coroutine that awaits it, run as a lightweight goroutine
-                        release = False
+                        release = finish = False
                         return self._await_result(r, tokens)
-                except Exception as e:
+                except Exception as e:      # BaseExceptions (exit, closing) pass through
                     self._record(e)
                 finally:
+                    # in `finally`, as run_async: a BaseException (a panic)
+                    # still ends this goroutine's share of the group
                     if release and tokens is not None:
                         tokens.try_recv()
-                self._finish()
+                    if finish:
+                        self._finish()
                 return None
             _go(run_sync)
 

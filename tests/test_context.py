@@ -153,3 +153,36 @@ def test_bad_input():
         context.with_deadline(context.background(), "soon")
     with pytest.raises(TypeError, match="timeout"):
         context.with_timeout(context.background(), None)
+
+
+@pytest.mark.timeout(10)
+def test_nan_timeout_names_the_call_and_registers_nothing():
+    """Issue 14 item 16: with_timeout(ctx, nan) raises naming with_timeout
+    (it used to surface Timer()'s message), with_deadline likewise, and a
+    failed call leaves no child registered with the parent (1,000 failed
+    calls used to leave 1,000)."""
+    parent, cancel = context.with_cancel(context.background())
+    for _ in range(1000):
+        with pytest.raises(ValueError, match=r"^context\.with_timeout: timeout is NaN$"):
+            context.with_timeout(parent, float("nan"))
+        with pytest.raises(ValueError, match=r"^context\.with_deadline: deadline is NaN$"):
+            context.with_deadline(parent, float("nan"))
+    assert not parent._children
+    assert parent.err() is None
+    cancel()
+
+
+@pytest.mark.timeout(10)
+def test_failed_timer_start_leaves_nothing_with_the_parent(monkeypatch):
+    """If the deadline's timer cannot be started, with_deadline raises and
+    its would-be context is detached from the parent, not left behind."""
+    def no_timer(d, fn):
+        raise MemoryError("no timer")
+    monkeypatch.setattr(context, "after_func", no_timer)
+    parent, cancel = context.with_cancel(context.background())
+    for _ in range(100):
+        with pytest.raises(MemoryError, match="no timer"):
+            context.with_timeout(parent, 5)
+    assert not parent._children
+    assert parent.err() is None
+    cancel()

@@ -1,4 +1,6 @@
 """golang.org/x/sync/errgroup on gocore."""
+import subprocess
+import sys
 import threading
 import time
 
@@ -147,3 +149,48 @@ def test_bad_input():
         g.set_limit("3")
     with pytest.raises(ValueError, match="set_limit"):
         g.set_limit(0)
+
+
+PANIC_IN_GROUP = r'''
+import gocore
+from gocore.errgroup import ErrGroup
+
+
+class Boom(BaseException):
+    pass
+
+
+seen = []
+gocore.set_panic_hook(lambda exc, goid: seen.append(type(exc).__name__))
+
+
+def bad():
+    raise Boom()
+
+
+async def bad_async():
+    raise Boom()
+
+
+g = ErrGroup()
+g.set_limit(1)
+g.go(bad)                   # a plain function: a sync goroutine
+g.go(bad_async)
+g.go(bad)
+g.blocking_wait()           # each finished: the group is empty, its slot free
+print("waited", seen, g._active)
+'''
+
+
+@pytest.mark.timeout(60)
+def test_plain_function_raising_base_exception_finishes():
+    """Issue 14 item 11: a plain function of the group that raises a
+    BaseException (a panic: it goes to the panic hook, not to wait()) still
+    leaves the group and frees its slot, as the async path does; wait() used
+    to end in DeadlockError with the counter stuck at 1. Outside run() (a
+    background runtime), so a subprocess; the custom hook keeps the panics
+    from ending it."""
+    r = subprocess.run([sys.executable, "-c", PANIC_IN_GROUP], capture_output=True,
+                       text=True, timeout=50)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "waited ['Boom', 'Boom', 'Boom'] 0", r.stdout + r.stderr
