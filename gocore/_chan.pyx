@@ -36,6 +36,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
+                            check_goexit,
                             G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
@@ -493,6 +494,7 @@ cdef object blocking_send_impl(Chan c, object v):
     cdef G gp
     cdef sudog sg
     cdef bint suspect = 0
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL_SEND)
     while True:
@@ -529,6 +531,7 @@ cdef object blocking_recv_impl(Chan c, int mode):
     cdef sudog sg
     cdef PyObject *v = NULL
     cdef bint suspect = 0
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL)
     while True:
@@ -1286,6 +1289,7 @@ def blocking_select(*cases):
     cdef G gp
     if not cases:
         raise TypeError("blocking_select() needs at least one case")
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     s = build_select(cases)
     while True:
         r = s.pass1(False)

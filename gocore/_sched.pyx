@@ -286,7 +286,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     cdef gc_m *mp = gc_tls_m
     cdef gc_p *pp = own_p(mp)
     cdef int woken
-    cdef bint is_main, queued = 0
+    cdef bint is_main, queued = 0, readied = 0
     if GOCORE_DEBUG:
         gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
                       b"gopark_thread: an ASYNC G, or a G that is not running")
@@ -296,6 +296,13 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     gp.wake_flags = WAKE_NORMAL
     note_clear(&gp.note)
     st_rel_i32(&gp.status, G_WAITING)
+    if mp != NULL and goexit_self_claim(mp, gp):
+        # its run() is over (teardown's GoroutineExit was swallowed, or the
+        # G outlived run()): do not sleep, wake at once with WAKE_CLOSE so
+        # the caller unlinks its waiter and check_wake raises GoroutineExit
+        if unlockf != NULL:
+            unlockf(arg)
+        return 1
     if gp.kind == G_THREAD and not gp.is_main:
         fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
         fetch_add_i64(&threadparkseq, 1)
@@ -317,13 +324,17 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     with nogil:
         if pp != NULL:
             entersyscall_block(mp)       # hands pp on (pinned until then)
-        if is_main:
-            # the main goroutine waits: it may be the last one awake
+        if is_main or mp != NULL:
+            # the main goroutine, or a sync goroutine, waits: it may be the
+            # last one awake (Go runs checkdead wherever an M stops running
+            # Gs; a sync G's M stops here, not in stopm)
             gc_mutex_lock(&sched.lock)
-            checkdead()
-            if deadlock_holdoff != 0 and gp.kind == G_THREAD and (deadline_ns < 0 or deadlock_holdoff < deadline_ns):
+            readied = checkdead()
+            if is_main and deadlock_holdoff != 0 and gp.kind == G_THREAD and (deadline_ns < 0 or deadlock_holdoff < deadline_ns):
                 deadline_ns = deadlock_holdoff      # no M may be left to re-check: poll
             gc_mutex_unlock(&sched.lock)
+            if readied:
+                wakep()                  # an async main on the global queue: an M to run it
         woken = note_sleep_until(&gp.note, deadline_ns, nanotime)
         if woken != 1 and is_main and cas_u32(&gp.park_claim, 0, 1):
             gp.wake_flags = WAKE_RECHECK
@@ -741,7 +752,8 @@ cdef void mexit(gc_m *mp) noexcept nogil:
         pidleput(mp.p)
     mp.p = NULL
     mp.exited = 1
-    sched.mcount -= 1
+    if not mp.uncounted:
+        sched.mcount -= 1
     gc_mutex_unlock(&sched.lock)
 
 
@@ -1586,6 +1598,11 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         res = gp.fn(*gp.args, **gp.kwargs)
     except BaseException as e:
         exc = e
+    if not mp.is_m0 and sync_g_exiting(mp):
+        gc_tls_g = NULL
+        mp.curg = NULL
+        orphan_exit(gp, res, exc)     # its run() is over (see orphan_sync_g)
+        return
     if exc is None and res is not None and not PyCoro_CheckExact(res) and hasattr(type(res), "__await__"):
         res = _await_it(res)          # go(ch.send, v): a gocore awaitable, not a coroutine
     if exc is None and PyCoro_CheckExact(res):
@@ -1593,6 +1610,7 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         # go(ch.send, v)): run it as a lightweight goroutine from here on
         gp.kind = G_ASYNC
         gp.coro = res
+        st_rel_i32(&mp.goexit, GOEXIT_NONE)
         Py_INCREF(gp)
         execute(mp, <void *>gp)
         return
@@ -1601,6 +1619,7 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
     if isinstance(exc, GoroutineExit):
         exc = None
     goexit(gp, res, exc)
+    st_rel_i32(&mp.goexit, GOEXIT_NONE)     # the M's next G starts afresh
 
 
 cdef object fetch_exception():
@@ -1723,6 +1742,139 @@ cdef void stop_the_world() noexcept:
     gc_mutex_unlock(&sched.lock)
 
 
+# ---------------------------------------------------------------- sync goroutines that outlive run()
+#
+# DESIGN's lifecycle rule: when run() returns, every goroutine of that run
+# is over. A sync goroutine parked in gocore is woken with GoroutineExit
+# (teardown, below); one inside foreign code (time.sleep, a socket call)
+# cannot be interrupted, so teardown *orphans* it: it leaves allgs and
+# ngoroutines (num_goroutine() and the dump no longer show it), its M leaves
+# sched.mcount (deadlock detection of the next run must not count it as
+# running) and its M's goexit word says ORPHANED. From then on every gocore
+# call of that goroutine raises GoroutineExit (check_goexit at the entry of
+# the blocking_* calls and go(); goexit_self_claim where it would park), and
+# what the function finally raises goes to sys.unraisablehook with its
+# goroutine id (run_sync) - never to a later run(), never to the panic hook
+# that ends the process.
+#
+# The M's goexit word (gocore_sched.h) is the only state shared between
+# teardown and the goroutine's thread: teardown writes it under sched.lock
+# (atomic store); the thread reads it atomically, and moves CLOSING ->
+# IGNORED by CAS, and at the end of its function decides under sched.lock
+# whether it was orphaned (then teardown has already removed it from allgs)
+# or exits normally (EXITING: teardown then waits for its goexit instead).
+# Rejected: killing the thread (no safe way in CPython), and leaving the
+# goroutine counted until its call returns (the next run() saw it as running
+# and its exception as its own).
+
+cdef int64_t norphans = 0        # atomic: orphaned G objects whose function still runs (debug balance)
+
+
+cdef int check_goexit() except -1:
+    """Requires GIL. At the entry of a gocore call from a thread: raise
+    GoroutineExit if the calling sync goroutine's run() is over."""
+    cdef gc_m *mp = gc_tls_m
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED:
+        raise GoroutineExit()
+    return 0
+
+
+cdef bint goexit_self_claim(gc_m *mp, G gp) noexcept:
+    """gopark_thread, gp (mp's sync G) just marked G_WAITING: if its run()
+    is over, claim gp for itself (1: do not sleep; wake_flags is WAKE_CLOSE
+    and gp is running again). The fence pairs with orphan_sync_g's: either
+    we see its goexit store, or it sees us waiting and wakes us."""
+    fence_seq_cst()
+    if ld_acq_i32(&mp.goexit) == GOEXIT_NONE or ld_acq_i32(&mp.goexit) == GOEXIT_EXITING:
+        return 0
+    if not cas_u32(&gp.park_claim, 0, 1):
+        return 0                 # teardown claimed us meanwhile: its goready is coming
+    # a closing G that parks again swallowed its GoroutineExit: teardown
+    # stops waiting for it (issue 14 item 21)
+    cas_i32(&mp.goexit, GOEXIT_CLOSING, GOEXIT_IGNORED)
+    gp.wake_flags = WAKE_CLOSE
+    st_rel_i32(&gp.status, G_RUNNING)
+    return 1
+
+
+cdef gc_m *m_running_locked(G gp) noexcept nogil:
+    """Caller holds sched.lock. The M whose loop runs sync G gp (its curg),
+    or NULL."""
+    cdef gc_m *mp = sched.allm
+    while mp != NULL:
+        if mp.curg == <void *>gp and not mp.exited:
+            return mp
+        mp = mp.alllink
+    return NULL
+
+
+cdef void set_goexit_closing(G gp) noexcept:
+    """Requires GIL. teardown is waking sync G gp with GoroutineExit."""
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_NONE:
+        st_rel_i32(&mp.goexit, GOEXIT_CLOSING)
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef bint orphan_sync_g(G gp) noexcept:
+    """Requires GIL; teardown, after the unwinding grace. gp is a sync G
+    still alive (inside foreign code, or it swallowed GoroutineExit).
+    Returns 1 if gp is orphaned now (gone from allgs and ngoroutines), 0 if
+    it is finishing on its own (EXITING: its goexit is imminent)."""
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    if mp == NULL or ld_acq_i32(&mp.goexit) == GOEXIT_EXITING:
+        gc_mutex_unlock(&sched.lock)
+        return 0
+    st_rel_i32(&mp.goexit, GOEXIT_ORPHANED)
+    if not mp.uncounted:
+        mp.uncounted = 1
+        sched.mcount -= 1
+    gc_mutex_unlock(&sched.lock)
+    fence_seq_cst()              # pairs with goexit_self_claim's
+    if ld_acq_i32(&gp.status) == G_WAITING and cas_u32(&gp.park_claim, 0, 1):
+        gp.wake_flags = WAKE_CLOSE
+        goready(gp)
+    fetch_add_i64(&norphans, 1)
+    fetch_add_i64(&sched.ngoroutines, -1)
+    allgs_remove(gp)
+    return 1
+
+
+cdef bint sync_g_exiting(gc_m *mp) noexcept:
+    """Requires GIL; mp's sync G has returned or raised. 1 if it was orphaned
+    (its run() is over and teardown removed it); otherwise marks it EXITING
+    so that teardown waits for its goexit rather than orphaning it."""
+    cdef bint orphaned
+    gc_mutex_lock(&sched.lock)
+    orphaned = ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED
+    if not orphaned:
+        st_rel_i32(&mp.goexit, GOEXIT_EXITING)
+    gc_mutex_unlock(&sched.lock)
+    return orphaned
+
+
+cdef void orphan_exit(G gp, object res, object exc) noexcept:
+    """Requires GIL. An orphaned sync G's function is over: report what it
+    raised (other than GoroutineExit) to sys.unraisablehook."""
+    st_rel_i32(&gp.status, G_DEAD)
+    if PyCoro_CheckExact(res):
+        try:
+            res.close()
+        except BaseException:
+            pass
+    if exc is not None and not isinstance(exc, GoroutineExit):
+        try:
+            sys.unraisablehook(make_unraisable(
+                exc, gp, f"Exception ignored in goroutine {gp.goid}, which outlived its run()"))
+        except BaseException:
+            pass
+    fetch_add_i64(&norphans, -1)
+
+
 # ---------------------------------------------------------------- runtime start / stop
 
 cdef int32_t _gomaxprocs = 0     # 0: not chosen yet
@@ -1741,9 +1893,10 @@ cdef int32_t default_procs() except -1:
 
 
 def gomaxprocs(n=None):
-    """Return the number of processors (Ps); with n, set it and return the
-    previous value. A new value applies from the next start of the runtime
-    (the next run(), or the next background start)."""
+    """Return the number of processors (Ps); with n >= 1, set it and return
+    the previous value. gomaxprocs(0), as Go's GOMAXPROCS(0), only returns it.
+    A new value applies from the next start of the runtime (the next run(),
+    or the next background start)."""
     global _gomaxprocs
     if _gomaxprocs == 0:
         _gomaxprocs = default_procs()
@@ -1754,8 +1907,10 @@ def gomaxprocs(n=None):
         return old
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"gomaxprocs(n) needs an int, got {type(n).__name__}")
+    if n == 0:
+        return old                   # a query, as Go's GOMAXPROCS(0)
     if n < 1 or n > 4096:
-        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096, got {n}")
+        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096 (or 0 to query), got {n}")
     _gomaxprocs = n
     return old
 
@@ -1816,7 +1971,9 @@ cdef void runtime_ensure_started() except *:
     """Requires GIL. The first go() outside run() starts the runtime in the
     background: Ms are created on demand by wakep()."""
     if not ld_acq_i32(&sched.running):
-        runtime_start(0)
+        with _start_lock:
+            if not ld_acq_i32(&sched.running):
+                runtime_start(0)
 
 
 # ---------------------------------------------------------------- public API
@@ -1828,6 +1985,7 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     cdef gc_m *mp
     cdef gc_p *pp
     cdef int queued
+    check_goexit()
     if PyCoro_CheckExact(fn):
         if args is not None or kwargs is not None:
             raise TypeError("go(coroutine) takes no extra arguments")
@@ -1840,9 +1998,20 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     else:
         raise TypeError(f"go() needs an async def function, a coroutine or a callable, "
                         f"got {type(fn).__name__}")
-    if not ld_acq_i32(&sched.running):
-        runtime_start(0)
-    fetch_add_i64(&sched.ngoroutines, 1)
+    while True:
+        if not ld_acq_i32(&sched.running):
+            with _start_lock:
+                if not ld_acq_i32(&sched.running):
+                    runtime_start(0)
+        fetch_add_i64(&sched.ngoroutines, 1)     # seq_cst: pairs with run()'s handover check
+        if not ld_acq_i32(&bg_handover) or gc_tls_m != NULL:
+            break
+        # run() is deciding whether to stop the idle background runtime
+        # (it found no goroutine): do not count in it; wait for run() to
+        # have started its own runtime, and join that one
+        fetch_add_i64(&sched.ngoroutines, -1)
+        with _start_lock:
+            pass
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
@@ -1920,22 +2089,51 @@ cdef object _iscoroutinefunction = None
 cdef extern from *:
     """
     /* 1: a Python function whose code is an async def (CO_COROUTINE),
-     * 0: another Python function, -1: not a plain Python function. */
+     * 2: a generator function, 3: an async generator function, 0: another
+     * Python function, -1: not a plain Python function. */
     static inline int gc_pyfunc_is_async(PyObject *fn) {
         if (!PyFunction_Check(fn)) return -1;
         PyCodeObject *co = (PyCodeObject *)PyFunction_GET_CODE(fn);
-        return (co->co_flags & CO_COROUTINE) != 0;
+        if (co->co_flags & CO_COROUTINE) return 1;
+        if (co->co_flags & CO_ASYNC_GENERATOR) return 3;
+        if (co->co_flags & CO_GENERATOR) return 2;
+        return 0;
     }
     """
     int gc_pyfunc_is_async(object fn)
 
-cdef bint is_async_function(object fn) except -1:
-    global _iscoroutinefunction
+cdef object _isgenfunction = None
+
+cdef int reject_generator_function(object fn, str who, int kind) except -1:
+    """go()/run() on a generator function would call it, get a generator
+    that nothing iterates, and silently do nothing: refuse it."""
+    what = "an async generator function" if kind == 3 else "a generator function"
+    raise TypeError(f"{who}() needs an async def function, a coroutine or a plain function; "
+                    f"{fn!r} is {what} (calling it only builds a generator, which never runs)")
+
+cdef bint is_async_function(object fn, str who="go") except -1:
+    """1 for an async def function (or a callable that inspect calls one),
+    0 for another callable; raises TypeError for a generator or async
+    generator function."""
+    global _iscoroutinefunction, _isgenfunction
     cdef int r = gc_pyfunc_is_async(fn)
+    if r >= 2:
+        reject_generator_function(fn, who, r)
     if r >= 0:
         return r
     if not callable(fn):
         return 0
+    g = _isgenfunction
+    if g is None:
+        with _panic_lock:               # one import, even on a free-threaded build
+            if _isgenfunction is None:
+                import inspect
+                _isgenfunction = (inspect.isgeneratorfunction, inspect.isasyncgenfunction)
+            g = _isgenfunction
+    if g[1](fn):
+        reject_generator_function(fn, who, 3)
+    if g[0](fn):
+        reject_generator_function(fn, who, 2)
     f = _iscoroutinefunction
     if f is None:
         with _panic_lock:               # one import, even on a free-threaded build
@@ -1998,22 +2196,18 @@ def run(fn, *args, **kwargs):
     main returns, the remaining goroutines are closed and the Ms stop."""
     global _main_g, _main_result, _panic, gc_tls_m
     cdef G gp
-    cdef gc_m *m0
-    if ld_acq_i32(&sched.running) and _main_g is None and num_goroutine() == 1:
-        # the runtime started in the background by go() or a timer, and
-        # nothing is left running on it: stop it, run() starts afresh
-        teardown(NULL)
-    if ld_acq_i32(&sched.running):
-        if _main_g is not None:
-            raise RuntimeError("gocore.run() is already running: run() cannot be nested")
-        raise RuntimeError("gocore's runtime is already running in the background "
-                           "(started by go() outside run()) with goroutines alive; call run() before any go()")
+    cdef gc_m *m0 = NULL
+    cdef gc_p *pp
+    cdef int64_t me = <int64_t>PyThread_get_thread_ident()
+    if gc_tls_g != NULL or gc_tls_m != NULL or ld_acq_i64(&run_owner) == me:
+        check_goexit()
+        raise RuntimeError("gocore.run() is already running: run() cannot be nested")
     if PyCoro_CheckExact(fn):
         if args or kwargs:
             raise TypeError("run(coroutine) takes no extra arguments")
         gp = newg(G_ASYNC, None, None, None)
         gp.coro = fn
-    elif is_async_function(fn):
+    elif is_async_function(fn, "run"):
         gp = newg(G_ASYNC, fn, args, kwargs if kwargs else None)
     elif callable(fn):
         gp = newg(G_SYNC, fn, args, kwargs)
@@ -2021,11 +2215,25 @@ def run(fn, *args, **kwargs):
         raise TypeError(f"run() needs an async def function, a coroutine or a callable, "
                         f"got {type(fn).__name__}")
     gp.is_main = True
-    m0 = <gc_m *>calloc(1, sizeof(gc_m))
-    if m0 == NULL:
-        raise MemoryError()
-    runtime_start(1)
-    _main_g = gp
+    # One run() at a time in a process: the first caller owns it.
+    if not cas_i64(&run_owner, 0, me):
+        raise RuntimeError("gocore.run() is already running in another thread; a process "
+                           "runs one run() at a time (start goroutines with go() instead)")
+    try:
+        m0 = <gc_m *>calloc(1, sizeof(gc_m))
+        if m0 == NULL:
+            raise MemoryError()
+        with _start_lock:
+            adopt = runtime_handover()
+            if not adopt:
+                runtime_start(1)
+            _main_g = gp
+            st_rel_i32(&bg_handover, 0)
+    except BaseException:
+        st_rel_i32(&bg_handover, 0)
+        st_rel_i64(&run_owner, 0)
+        free(m0)
+        raise
     _main_result = None
     _panic = None
     m0.is_m0 = 1
@@ -2039,11 +2247,6 @@ def run(fn, *args, **kwargs):
     gc_mutex_unlock(&sched.lock)
     fetch_add_i64(&sched.ngoroutines, 1)
     allgs_add(gp)
-    gc_mutex_lock(&sched.lock)
-    acquirep(m0, pidleget())
-    gc_mutex_unlock(&sched.lock)
-    Py_INCREF(gp)
-    runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
     is_main_thread = threading.current_thread() is threading.main_thread()
     if is_main_thread:
         gc_sigchain_begin(&sched.sigpending, &m0.park)
@@ -2054,7 +2257,12 @@ def run(fn, *args, **kwargs):
     set_tstate(m0, <void *>PyThreadState_Get())
     try:
         try:
-            schedule(m0)
+            pp = m0_getp(m0)
+            if pp != NULL:
+                acquirep(m0, pp)
+                Py_INCREF(gp)
+                runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
+                schedule(m0)
         except BaseException as e:      # SIGINT's KeyboardInterrupt
             if _panic is None:
                 _panic = e
@@ -2073,10 +2281,205 @@ def run(fn, *args, **kwargs):
         return res
     finally:
         _main_g = None
+        st_rel_i64(&run_owner, 0)
         free(m0)
         if GOCORE_DEBUG:
             gp = None                    # the main G is done with: only leaks remain
             debug_check("the end of run()", 0)
+
+
+# ---------------------------------------------------------------- run() and the background runtime
+#
+# Without run(), the first go() starts the runtime "in the background" (its
+# Ms run goroutines while the calling thread uses blocking_* calls). A later
+# run() (from any thread) hands over as follows, so that it never fails
+# because of it (issue 14 item 8):
+#   * a background runtime with no goroutine left is stopped and run()
+#     starts a fresh one (gomaxprocs set meanwhile applies);
+#   * one with goroutines alive is adopted: run()'s thread joins it as M0
+#     and its goroutines become goroutines of this run - like goroutines a
+#     plain thread starts with go() during run() - so they are closed when
+#     run() returns, and a later go() starts a new background runtime.
+# The decision and the start happen under _start_lock. go() counts its
+# goroutine (ngoroutines, seq_cst) before it looks at bg_handover, and run()
+# raises bg_handover before it looks at ngoroutines: either run() sees the
+# goroutine (and adopts), or go() sees the hand-over and waits on
+# _start_lock, then joins run()'s runtime. Only Ms (a timer's after_func)
+# do not wait: run() is waiting for them to leave their loops.
+# run_owner (a thread id, CAS from 0) admits one run() at a time: a second
+# thread gets "already running in another thread", a goroutine "nested".
+
+cdef object _start_lock = threading.RLock()   # runtime start/stop decisions (see above)
+cdef int32_t bg_handover = 0     # atomic: run() is deciding about the background runtime
+cdef int64_t run_owner = 0       # atomic: thread id of the thread inside run(), or 0
+
+
+cdef bint runtime_handover() except -1:
+    """Requires GIL; caller holds _start_lock and owns run_owner. 1 if run()
+    adopts the background runtime, 0 if run() must start one (none runs, or
+    the idle background one was stopped here). Leaves bg_handover raised
+    for the caller to lower once its runtime is up."""
+    if not ld_acq_i32(&sched.running):
+        return 0
+    st_rel_i32(&bg_handover, 1)
+    fence_seq_cst()              # pairs with go()'s fetch_add on ngoroutines
+    if ld_acq_i64(&sched.ngoroutines) == 0:
+        teardown(NULL)
+        return 0
+    return 1
+
+
+cdef gc_p *m0_getp(gc_m *m0) except? NULL:
+    """Requires GIL. A P for M0 (NULL: the runtime is stopping). A fresh
+    runtime has every P idle; an adopted one may have none idle (its
+    goroutines keep them busy): then M0 queues a token on the global queue,
+    as a sync goroutine back from a blocking call does (exitsyscall_locked),
+    and sleeps until the M that takes the token hands over its P
+    (startlockedm). The token is a bare G (kind SYNC, started, lockedm =
+    m0) in no other list. M0 withdraws it (xchg lockedm to NULL; the
+    scheduler then drops it) to run signal handlers or when the runtime
+    stops."""
+    cdef gc_p *pp
+    cdef G tok
+    cdef uint32_t k
+    while True:
+        gc_mutex_lock(&sched.lock)
+        pp = pidleget()
+        if pp != NULL or ld_acq_i32(&sched.stopping):
+            gc_mutex_unlock(&sched.lock)
+            return pp
+        gc_mutex_unlock(&sched.lock)
+        tok = G.__new__(G)
+        tok.kind = G_SYNC
+        tok.thread_ident = PyThread_get_thread_ident()
+        tok.status = G_RUNNABLE
+        gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # down in its tp_dealloc
+        note_clear(&m0.park)
+        m0.nextp = NULL
+        tok.lockedm = <void *>m0
+        Py_INCREF(tok)                      # the global queue's reference
+        gc_mutex_lock(&sched.lock)
+        if gqueue_put(&sched.gq, <void *>tok) < 0:
+            gc_throw(b"out of memory in the global run queue")
+        gc_mutex_unlock(&sched.lock)
+        while True:
+            with nogil:
+                k = note_sleep_deadline(&m0.park, nanotime() + 10000000)
+            if k != 1 and (k == 2 or ld_acq_i32(&sched.stopping) or ld_acq_i32(&sched.sigpending)):
+                if xchg_ptr(&tok.lockedm, NULL) != NULL:
+                    break                   # withdrawn: run the handlers, then try again
+                with nogil:
+                    note_sleep(&m0.park)    # taken: the hand-over is under way
+                k = 1
+            if k == 1:
+                note_clear(&m0.park)
+                pp = m0.nextp
+                m0.nextp = NULL
+                return pp
+        st_rel_i32(&sched.sigpending, 0)
+        PyErr_CheckSignals()
+
+
+# ---------------------------------------------------------------- fork
+#
+# os.fork() copies one thread: the child has no Ms, no sysmon and none of
+# the parent's goroutines can run there. DESIGN: the child starts with no
+# runtime, and go()/run() work in it (multiprocessing's fork start method,
+# pre-fork servers). Before the fork the parent takes timerlock, sched.lock
+# and allglock (in the lock order; their holders never wait for the GIL),
+# so the child inherits consistent structures; the parent releases them
+# after. The child forgets the runtime without running any goroutine code:
+# the parent's Gs, Ms and timers are leaked, not closed (closing would run
+# their finally blocks a second time, in the child). Every parent G still
+# listed is marked claimed (park_claim = 1), so that a channel operation in
+# the child that finds one of their waiters skips it instead of readying a
+# goroutine of the parent. Known gaps: a channel lock, or a plain thread's
+# waiter, of a thread the child does not have; and a child forked inside a
+# goroutine runs on that goroutine's frames: it must end with os._exit()
+# (as multiprocessing's children do), not return into the parent's runtime.
+
+def _before_fork():
+    timer_lock()
+    with nogil:
+        gc_mutex_lock(&sched.lock)
+        gc_mutex_lock(&allglock)
+
+
+def _after_fork_parent():
+    gc_mutex_unlock(&allglock)
+    gc_mutex_unlock(&sched.lock)
+    timer_unlock()
+
+
+def _after_fork_child():
+    global allgs_head, gc_tls_m, gc_tls_g, _main_g, _main_result, _panic, _start_lock
+    global bg_handover, run_owner, norphans, nthreadparked, threadparkseq, inspect_gate
+    global deadlock_holdoff, deadlock_backoff, timer_kick, _thread_gs
+    cdef PyObject *p
+    cdef gc_m *mp
+    # the parent's goroutines: never to run here (their references leak)
+    p = allgs_head
+    while p != NULL:
+        st_rel_u32(&(<G>p).park_claim, 1)
+        p = (<G>p).allnext
+    allgs_head = NULL
+    # the parent's timers: dropped unfired (references leak, as above)
+    while timers_pop_due(&timers, GC_NEVER) != NULL:
+        pass
+    timers.next_when = GC_NEVER
+    timer_kick = 0
+    # its Ms do not exist here; one of them may be this very thread
+    mp = sched.allm
+    while mp != NULL:
+        mp.uncounted = 1
+        st_rel_i32(&mp.goexit, GOEXIT_ORPHANED)
+        mp = mp.alllink
+    if sched.m0 != NULL:
+        sched.m0.uncounted = 1
+    while gqueue_get(&sched.gq) != NULL:
+        pass
+    sched.allm = NULL
+    sched.midle = NULL
+    sched.nmidle = 0
+    sched.mcount = 0
+    sched.m0 = NULL
+    sched.timer_m = NULL
+    sched.nmspinning = 0
+    sched.nmblocked = 0
+    sched.ngoroutines = 0
+    sched.stopping = 0
+    sched.sigpending = 0
+    sched.sysmon_running = 0
+    sched.sysmon_wait = 0
+    note_clear(&sched.sysmon_note)
+    sched.gen += 1                   # anything left of the parent's Ms is a straggler
+    st_rel_i32(&sched.running, 0)
+    maing.g = NULL
+    nthreadparked = 0
+    threadparkseq = 0
+    inspect_gate = 0
+    deadlock_holdoff = deadlock_backoff = 0
+    bg_handover = 0
+    run_owner = 0
+    norphans = 0
+    if GOCORE_DEBUG:
+        memset(gc_dbg_store, 0, GC_DBG_N * sizeof(int64_t))
+    gc_tls_m = NULL                  # this thread is no M and runs no goroutine here
+    gc_tls_g = NULL
+    _main_g = None
+    _main_result = None
+    _panic = None
+    _start_lock = threading.RLock()
+    _thread_gs = threading.local()   # this thread may be the child's main thread now
+    gc_sigchain_end()                # run()'s signal handlers, if forked inside it
+    # the locks the parent held across fork (see _before_fork)
+    st_rel_u32(&allglock.key, 0)
+    st_rel_u32(&sched.lock.key, 0)
+    st_rel_u32(&timerlock.key, 0)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child)
 
 
 cdef void teardown(gc_m *m0) except *:
@@ -2095,10 +2498,14 @@ cdef void teardown(gc_m *m0) except *:
         sched.mcount -= 1
         gc_mutex_unlock(&sched.lock)
     # Sync goroutines parked in gocore wake with GoroutineExit; their
-    # finally blocks get up to 2 s to run before run() returns.
+    # finally blocks get up to 2 s to run before run() returns. One that
+    # parks again has swallowed GoroutineExit (a bare except:): its park
+    # raises it again at once and teardown stops waiting for it (its M's
+    # goexit word moves CLOSING -> IGNORED); it is orphaned below.
     closing = []
     for gp in _all_goroutines():
         if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:
+            set_goexit_closing(gp)
             if cas_u32(&gp.park_claim, 0, 1):
                 gp.wake_flags = WAKE_CLOSE
                 goready(gp)
@@ -2108,6 +2515,8 @@ cdef void teardown(gc_m *m0) except *:
             # it without one; its token left on a run queue is dropped below
             mp = <gc_m *>xchg_ptr(&gp.lockedm, NULL)
             if mp != NULL:
+                if ld_acq_i32(&mp.goexit) == GOEXIT_NONE:
+                    st_rel_i32(&mp.goexit, GOEXIT_CLOSING)
                 gp.wake_flags = WAKE_CLOSE
                 st_rel_i32(&gp.status, G_RUNNING)
                 mp.nextp = NULL
@@ -2115,10 +2524,23 @@ cdef void teardown(gc_m *m0) except *:
                 closing.append(gp)
     cdef int64_t unwind_deadline = nanotime() + 2000000000
     while closing and nanotime() < unwind_deadline:
-        closing = [gp for gp in closing if ld_acq_i32(&gp.status) != G_DEAD]
+        closing = [gp for gp in closing
+                   if ld_acq_i32(&gp.status) != G_DEAD and not goexit_ignored(gp)]
         if closing:
             with nogil:
                 futex_sleep_us(500)
+    # What is left of the sync goroutines (inside foreign code, or deaf to
+    # GoroutineExit) is orphaned: run() does not wait for it (see
+    # "sync goroutines that outlive run()"). One on its way out is waited
+    # for briefly, so that its exception still reaches this run().
+    unwind_deadline = nanotime() + 1000000000
+    for gp in _all_goroutines():
+        if gp.kind != G_SYNC or gp.is_main or gp.thread_ident == 0:
+            continue             # not started: closed with the rest below
+        while (ld_acq_i32(&gp.status) != G_DEAD and not orphan_sync_g(gp)
+               and nanotime() < unwind_deadline):
+            with nogil:
+                futex_sleep_us(200)
     # Wait until the other Ms have left their loops; an M inside a sync
     # goroutine's foreign call (time.sleep, socket...) is not waited for: it
     # exits on its own when the call returns (its gen is old by then).
@@ -2159,6 +2581,18 @@ cdef void teardown(gc_m *m0) except *:
         close_goroutine(gp)
     del held
     drop_timers()
+
+
+cdef bint goexit_ignored(G gp) noexcept:
+    """Requires GIL. Has sync G gp parked again after teardown woke it with
+    GoroutineExit (it swallowed it)?"""
+    cdef gc_m *mp
+    cdef bint r
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    r = mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_IGNORED
+    gc_mutex_unlock(&sched.lock)
+    return r
 
 
 cdef void drop_timers() noexcept:
@@ -2208,14 +2642,14 @@ cdef void close_goroutine(G gp) noexcept:
         allgs_remove(gp)
 
 
-cdef object make_unraisable(object exc, G gp):
+cdef object make_unraisable(object exc, G gp, str msg=None):
     class _U:
         pass
     u = _U()
     u.exc_type = type(exc)
     u.exc_value = exc
     u.exc_traceback = exc.__traceback__
-    u.err_msg = f"Exception ignored while closing goroutine {gp.goid}"
+    u.err_msg = msg if msg is not None else f"Exception ignored while closing goroutine {gp.goid}"
     u.object = None
     return u
 
@@ -2414,10 +2848,11 @@ cdef str debug_imbalance():
             return (f"sync_waiters = {c['sync_waiters']} sync waiters still linked with "
                     f"no goroutine or thread waiting: a waiter outlived its operation "
                     f"in a Mutex/RWMutex/WaitGroup/Once/Semaphore queue")
-    if c["g_objects"] != c["allgs"]:
+    orphans = ld_acq_i64(&norphans)
+    if c["g_objects"] != c["allgs"] + orphans:
         return (f"g_objects = {c['g_objects']} goroutine G objects alive, expected "
-                f"{c['allgs']} (the goroutines still listed in allgs): a reference "
-                f"to a G leaked (or was dropped twice)")
+                f"{c['allgs']} (the goroutines still listed in allgs) + {orphans} orphaned "
+                f"sync goroutines still running: a reference to a G leaked (or was dropped twice)")
     timer_lock()
     pyobj_timers = 0
     for i in range(timers.len):
