@@ -1557,9 +1557,82 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
             goexit(gp, <object>result, None)
             Py_DECREF(<object>result)
         else:
-            goexit(gp, None, fetch_exception())
+            exc = fetch_exception()
+            if coro_closed_outside(exc, gp.coro):
+                exc = None           # its coroutine was closed from outside: it ended cleanly
+            goexit(gp, None, exc)
         return
     run_sync(mp, gp)
+
+
+# ---------------------------------------------------------------- coroutines closed from outside
+#
+# A goroutine's coroutine object may be in the program's hands (go(coro)):
+# coro.close() or coro.throw() from another goroutine or thread, while the
+# goroutine is parked, finishes the coroutine behind the scheduler's back.
+# The rule (issue 14 item 17): the goroutine ends cleanly. gocore's
+# awaitables report it from their close()/throw() (the coroutine delegates
+# both to the awaitable it is suspended on): goroutine_closed_outside()
+# claims the parked G, as a waker would, so that nobody readies it, and
+# ends it (gone from num_goroutine() and the dump). If a waker won the G
+# first, or the coroutine was closed before it ever ran, the G is on a run
+# queue: resuming it fails with CPython's "cannot reuse already awaited
+# coroutine", raised before any frame runs (no traceback), and execute()
+# ends the G without a panic. The exception given to throw() goes on into
+# the coroutine, as the caller asked; if the coroutine catches it and goes
+# on, it runs on the caller's thread, no longer a goroutine.
+
+cdef int goroutine_closed_outside(PyObject *g) except -1:
+    """Requires GIL. An awaitable's close()/throw(), g its borrowed G (or
+    NULL if it never parked). Teardown closes coroutines as the G itself
+    (gc_tls_g is g): nothing to do then."""
+    cdef G gp
+    if g == NULL or g == gc_tls_g:
+        return 0
+    gp = <G>g
+    if gp.kind != G_ASYNC or ld_acq_i32(&gp.status) != G_WAITING:
+        return 0
+    if not cas_u32(&gp.park_claim, 0, 1):
+        return 0                 # readied meanwhile: execute() ends it
+    gp.waiting = None
+    st_rel_i32(&gp.status, G_RUNNING)   # goexit's precondition; it runs nowhere
+    goexit(gp, None, None)
+    Py_DECREF(gp)                # the parked state's reference
+    return 0
+
+
+cdef bint coro_closed_outside(object exc, object coro) noexcept:
+    """Requires GIL. Is exc CPython's refusal to resume the finished
+    coroutine coro (raised before any of its frames ran: its traceback
+    never passes through coro's code, as one it raised itself would)?"""
+    if type(exc) is not RuntimeError or str(exc) != "cannot reuse already awaited coroutine":
+        return 0
+    try:
+        code = coro.cr_code
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                return 0
+            tb = tb.tb_next
+    except BaseException:
+        return 0
+    return 1
+
+
+cdef object thrown_exception(object typ, object val, object tb):
+    """Requires GIL. The exception of a throw(typ[, val[, tb]]) call, for
+    an awaitable's throw() to raise on into its coroutine."""
+    if isinstance(typ, BaseException):
+        exc = typ
+    elif val is None:
+        exc = typ()
+    elif isinstance(val, BaseException):
+        exc = val
+    else:
+        exc = typ(val)
+    if tb is not None:
+        exc = exc.with_traceback(tb)
+    return exc
 
 
 cdef int start_coroutine(G gp) except -1:

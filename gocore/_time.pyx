@@ -23,6 +23,7 @@ from gocore._includes.clock cimport nanotime
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
+                            goroutine_closed_outside, thrown_exception,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_del_locked, timer_unlock, timer_unlock_cb, dbg_counters,
                             G_ASYNC, W_SLEEP, WAKE_NORMAL)
@@ -109,6 +110,24 @@ cdef class _Sleep:
 
     def _cancel(self):
         self.cancel()
+
+    def close(self):
+        """The awaiting coroutine is closed while asleep on us: from outside
+        (issue 14 item 17) the goroutine ends; its timer goes."""
+        if self.state != 1:
+            return
+        self.cancel()
+        self.state = 2
+        if self.gp is not None:
+            goroutine_closed_outside(<PyObject *>self.gp)
+        self.gp = None
+
+    def throw(self, typ, val=None, tb=None):
+        """coro.throw() while the coroutine is suspended on us: as close()
+        (issue 14 item 17: the goroutine ends), then the exception goes on
+        into the coroutine."""
+        self.close()
+        raise thrown_exception(typ, val, tb)
 
     cdef void cancel(self):
         if self.state != 1 and self.state != 2:

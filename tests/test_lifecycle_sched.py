@@ -219,3 +219,85 @@ def test_issue14_goroutine_exit_then_finally_still_runs():
     run(main)
     assert log == ["exit", "finally"]
     assert out.try_recv() == ("finally", True)
+
+
+# ---------------------------------------------------------------- item 17
+
+async def _parked_on(kind, prim):
+    if kind == "recv":
+        await prim.recv()
+    elif kind == "select":
+        await gocore.select(prim.recv)
+    elif kind == "mutex":
+        await prim.lock()
+    else:
+        await gocore.sleep(0.3)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("procs", [1, 2])
+@pytest.mark.parametrize("how", ["close", "throw"])
+@pytest.mark.parametrize("kind", ["recv", "select", "mutex", "sleep"])
+def test_issue14_coroutine_closed_from_outside_ends_goroutine(kind, how, procs):
+    """coro.close()/coro.throw() from another goroutine on a parked
+    goroutine's coroutine: the goroutine ends cleanly - gone from
+    num_goroutine() at once (it stayed, a ghost), and waking what it waited
+    on later does not make run() fail with "cannot reuse already awaited
+    coroutine". throw()'s exception reaches the caller."""
+    async def main():
+        if kind == "mutex":
+            prim = gocore.Mutex()
+            await prim.lock()
+        else:
+            prim = Chan()
+        coro = _parked_on(kind, prim)
+        go(coro)
+        for _ in range(20):
+            await gocore.gosched()
+        assert gocore.num_goroutine() == 2
+        if how == "close":
+            coro.close()
+        else:
+            with pytest.raises(ValueError, match="thrown in"):
+                coro.throw(ValueError("thrown in"))
+        n_after = gocore.num_goroutine()
+        if kind == "mutex":
+            prim.unlock()
+            assert prim.try_lock()           # the lock was not handed to the dead goroutine
+        elif kind != "sleep":
+            assert not prim.try_send(1)      # no receiver left waiting
+        await gocore.sleep(0.35)             # the sleep's timer would have fired
+        return n_after, gocore.num_goroutine(), gocore.dump_goroutines().count("goroutine ")
+
+    gocore.gomaxprocs(procs)
+    assert run(main) == (1, 1, 1)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("when", ["readied", "not-started"])
+def test_issue14_coroutine_closed_while_runnable(when):
+    """The coroutine is closed while its goroutine sits on a run queue
+    (readied by a send, or not started yet): when the scheduler comes to it,
+    the goroutine ends without a panic."""
+    async def main():
+        c = Chan(1)
+
+        async def worker():
+            await c.recv()
+            raise AssertionError("must not run on")
+
+        coro = worker()
+        if when == "readied":
+            go(coro)
+            for _ in range(20):
+                await gocore.gosched()
+            await c.send(1)                  # readies it (runnext); we keep the P
+            coro.close()
+        else:
+            go(coro)
+            coro.close()
+        for _ in range(20):
+            await gocore.gosched()
+        return gocore.num_goroutine()
+
+    assert run(main) == 1
