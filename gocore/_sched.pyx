@@ -2118,7 +2118,9 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
             with _start_lock:
                 if not ld_acq_i32(&sched.running):
                     runtime_start(0)
-        fetch_add_i64(&sched.ngoroutines, 1)     # seq_cst: pairs with run()'s handover check
+        fetch_add_i64(&sched.ngoroutines, 1)
+        if _main_g is None:
+            fence_seq_cst()      # Dekker with runtime_handover(): our count, then its flag
         if not ld_acq_i32(&bg_handover) or gc_tls_m != NULL:
             break
         # run() is deciding whether to stop the idle background runtime
