@@ -104,7 +104,9 @@ class DeadlockError(RuntimeError):
 
 class GoroutineExit(BaseException):
     """Raised inside a sync goroutine blocked in gocore when run() ends, so
-    that its finally blocks run (the analogue of closing a coroutine)."""
+    that its finally blocks run (the analogue of closing a coroutine); and
+    by every gocore call of a sync goroutine that outlived its run() (see
+    "sync goroutines that outlive run()"). Do not swallow it."""
 
 
 cdef class _ParkSentinel:
