@@ -302,6 +302,8 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
         # its run() is over (teardown's GoroutineExit was swallowed, or the
         # G outlived run()): do not sleep, wake at once with WAKE_CLOSE so
         # the caller unlinks its waiter and check_wake raises GoroutineExit
+        if pp != NULL:
+            pown_release(mp, pp)         # unpin (free-threaded): we keep running in the G
         if unlockf != NULL:
             unlockf(arg)
         return 1
@@ -1273,12 +1275,12 @@ cdef bint any_work() noexcept nogil:
 #     GIL builds sysmon's probe for the GIL itself waits out the holder's
 #     switch interval (5 ms by default); if, once it holds the GIL, the P
 #     has been stuck for HOG_GIL_NS (2 ms), the P goes - in effect the hog
-#     keeps its P for one switch interval. After HOG_NS the P is handed off all the same: the
-#     hog's M goes on running its goroutine's step without a P, as a Go M in
-#     a system call does, and the goroutines behind it run on the new M -
-#     through the GIL's switch interval on GIL builds (5 ms slices), side by
-#     side on free-threaded ones (Python code cannot be preempted, so for
-#     the hog's step one M more than gomaxprocs runs Python there).
+#     keeps its P for one switch interval. Then the hog's M goes on running
+#     its goroutine's step without a P, as a Go M in a system call does,
+#     and the goroutines behind it run on the new M - through the GIL's
+#     switch interval on GIL builds (5 ms slices), side by side on
+#     free-threaded ones (Python code cannot be preempted, so for the rest
+#     of the hog's step one M more than gomaxprocs runs Python there).
 # A retaken M whose call or step ends finds its P gone (mp.p is NULL:
 # execute's caller checks) and looks for one like any idle M (findrunnable):
 # the hog's M gets one back when a P is idle, or parks. Python gives no hook
@@ -1320,8 +1322,9 @@ cdef void sysmon_main(void *arg) noexcept nogil:
     cdef gc_p *pp
     cdef uint32_t t
     # sysmon's own (no other thread reads it): per P, how long it must have
-    # been stuck before the next hand-off attempt (RETAKE_NS, or HOG_NS once
-    # its M was seen running Python); reset when its schedtick moves
+    # been stuck before the next hand-off attempt (RETAKE_NS, or HOG_NS /
+    # HOG_GIL_NS once its M was seen running Python); reset when its
+    # schedtick moves
     cdef int64_t *hold = <int64_t *>calloc(sched.nprocs if sched.nprocs > 0 else 1, sizeof(int64_t))
     gc_block_signals()
     if hold == NULL:
@@ -1368,7 +1371,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
                 st_rlx_i32(&pp.stuck, 1)
                 wakep()         # an M to steal what waits behind it
             if stuck_for < hold[i]:
-                continue        # its M runs Python: hand off at HOG_NS
+                continue        # its M runs Python: hand off at HOG_NS / HOG_GIL_NS
             if GC_GIL_BUILD:
                 r = retake(pp, t, pp.sysmon_when)
             else:
@@ -1394,10 +1397,11 @@ cdef void sysmon_main(void *arg) noexcept nogil:
 cdef int retake(gc_p *pp, uint32_t tick, int64_t since) noexcept nogil:
     """GIL builds only. Take pp from its M, stuck in one G since `since`,
     and start it on another M: 1 if it did, 2 if its M runs Python and has
-    not been stuck for HOG_NS yet, 0 if pp moved on meanwhile. Holding the
+    not been stuck for HOG_GIL_NS yet, 0 if pp moved on meanwhile. Holding the
     GIL proves the stuck M is not using pp now."""
     cdef gc_m *mp
     cdef int64_t t0 = nanotime()
+    cdef int64_t t1
     with gil:
         t1 = nanotime()
         if t1 - t0 > GIL_BUSY_NS and t1 - since < HOG_GIL_NS:
