@@ -608,8 +608,12 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
     pp.m = <void *>mp
     pp.status = P_RUNNING
     pown_set(pp, mp, POWN_SCHED)
+    # a P went busy, perhaps without startm (M0, an idle M taking an idle
+    # P): wake sysmon if it sleeps. The fence pairs with sysmon_main's: it
+    # sees npidle < nprocs, or we see sysmon_wait.
+    fence_seq_cst()
     if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
-        note_wakeup(&sched.sysmon_note)     # a P went busy without startm (M0, an idle M): watch it
+        note_wakeup(&sched.sysmon_note)
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
@@ -1341,6 +1345,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             # nothing runs: sleep until startm hands a P to an M
             note_clear(&sched.sysmon_note)
             st_rel_i32(&sched.sysmon_wait, 1)
+            fence_seq_cst()     # store-load: pairs with acquirep's fence
             if ld_acq_i32(&sched.npidle) == sched.nprocs and not ld_acq_i32(&sched.stopping):
                 note_sleep(&sched.sysmon_note)
             st_rel_i32(&sched.sysmon_wait, 0)
