@@ -2111,7 +2111,9 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     cdef gc_m *mp
     cdef gc_p *pp
     cdef int queued
-    check_goexit()
+    mp = gc_tls_m
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED:
+        raise GoroutineExit()    # check_goexit(), inline: a sync G that outlived its run()
     if PyCoro_CheckExact(fn):
         if args is not None or kwargs is not None:
             raise TypeError("go(coroutine) takes no extra arguments")
