@@ -35,6 +35,17 @@ typedef struct gc_m {
     struct gc_m *schedlink; /* next in sched.midle */
     int32_t in_midle;
     int32_t exited;         /* left its loop; never touches the runtime again */
+    int32_t uncounted;      /* no longer in sched.mcount: its sync G outlived its run()
+                             * (teardown orphaned it) or the process forked; mexit
+                             * must not count it out again */
+    /* atomic: the run() this M served is over (Go has no analogue: a goroutine
+     * cannot outlive main there). GOEXIT_CLOSING: teardown woke its parked sync G
+     * with GoroutineExit; a second park raises it again at once (as a closing
+     * coroutine may not wait either) and tells teardown to stop waiting.
+     * GOEXIT_ORPHANED: run() has returned; every gocore call of its G raises
+     * GoroutineExit and what the G raises goes to sys.unraisablehook. Written
+     * by teardown (and by the M itself, CLOSING -> IGNORED); read by the M. */
+    int32_t goexit;
     struct gc_m *alllink;   /* next in sched.allm (never removed while the runtime lives) */
 } gc_m;
 
@@ -108,6 +119,11 @@ static inline gc_p *pown_acquire(gc_m *mp) { return mp->p; }
 static inline void pown_release(gc_m *mp, gc_p *pp) { (void)mp; (void)pp; }
 static inline int pown_retake(gc_p *pp) { (void)pp; return 0; }
 #endif
+
+/* mp->goexit (see gc_m and _sched.pyx "sync goroutines that outlive run()");
+ * GOEXIT_EXITING: its G's function is over and it is on its way out. */
+enum { GOEXIT_NONE = 0, GOEXIT_CLOSING = 1, GOEXIT_IGNORED = 2, GOEXIT_ORPHANED = 3,
+       GOEXIT_EXITING = 4 };
 
 typedef struct {
     gc_mutex lock;          /* guards the fields marked "under lock" and the global queue */

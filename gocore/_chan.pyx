@@ -36,6 +36,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
+                            check_goexit, goroutine_closed_outside, thrown_exception,
                             G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
@@ -384,6 +385,14 @@ cdef class _ChanOp:
         if self.sg.elem != NULL:
             Py_DECREF(<object>self.sg.elem)
             self.sg.elem = NULL
+        goroutine_closed_outside(self.sg.g)     # closed from outside: the goroutine ends
+
+    def throw(self, typ, val=None, tb=None):
+        """coro.throw() while the coroutine is suspended on us: as close()
+        (issue 14 item 17: the goroutine ends), then the exception goes on
+        into the coroutine."""
+        self.close()
+        raise thrown_exception(typ, val, tb)
 
     cdef void cancel(self):
         """Unlink the waiter if still queued (teardown, deadlock wake)."""
@@ -493,6 +502,7 @@ cdef object blocking_send_impl(Chan c, object v):
     cdef G gp
     cdef sudog sg
     cdef bint suspect = 0
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL_SEND)
     while True:
@@ -529,6 +539,7 @@ cdef object blocking_recv_impl(Chan c, int mode):
     cdef sudog sg
     cdef PyObject *v = NULL
     cdef bint suspect = 0
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     if c.is_nil:
         block_forever_thread(W_CHAN_NIL)
     while True:
@@ -1020,7 +1031,16 @@ cdef class _Select:
         if self.state == 1:
             self.cancel()
             self.state = 2
+            if self.gp is not None:
+                goroutine_closed_outside(<PyObject *>self.gp)   # closed from outside: the goroutine ends
         self.gp = None
+
+    def throw(self, typ, val=None, tb=None):
+        """coro.throw() while the coroutine is suspended on us: as close()
+        (issue 14 item 17: the goroutine ends), then the exception goes on
+        into the coroutine."""
+        self.close()
+        raise thrown_exception(typ, val, tb)
 
     cdef void cancel(self):
         cdef int32_t i
@@ -1286,6 +1306,7 @@ def blocking_select(*cases):
     cdef G gp
     if not cases:
         raise TypeError("blocking_select() needs at least one case")
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     s = build_select(cases)
     while True:
         r = s.pass1(False)

@@ -141,6 +141,9 @@ cdef void goready(G gp) noexcept
 cdef int check_wake(G gp) except -1        # 1: retry the operation
 cdef int deadlock_suspect(G gp) except -1  # on a retry: 1 if waiting again means deadlock
 cdef void runtime_ensure_started() except *
+cdef int check_goexit() except -1          # GoroutineExit if the calling sync G outlived its run()
+cdef int goroutine_closed_outside(PyObject *g) except -1   # an awaitable's close()/throw() (Requires GIL)
+cdef object thrown_exception(object typ, object val, object tb)
 cdef object park_sentinel()
 
 # timers (the heap lives in the scheduler; _time.pyx builds on these)

@@ -104,7 +104,9 @@ class DeadlockError(RuntimeError):
 
 class GoroutineExit(BaseException):
     """Raised inside a sync goroutine blocked in gocore when run() ends, so
-    that its finally blocks run (the analogue of closing a coroutine)."""
+    that its finally blocks run (the analogue of closing a coroutine); and
+    by every gocore call of a sync goroutine that outlived its run() (see
+    "sync goroutines that outlive run()"). Do not swallow it."""
 
 
 cdef class _ParkSentinel:
@@ -286,7 +288,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     cdef gc_m *mp = gc_tls_m
     cdef gc_p *pp = own_p(mp)
     cdef int woken
-    cdef bint is_main, queued = 0
+    cdef bint is_main, queued = 0, readied = 0
     if GOCORE_DEBUG:
         gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
                       b"gopark_thread: an ASYNC G, or a G that is not running")
@@ -296,6 +298,15 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     gp.wake_flags = WAKE_NORMAL
     note_clear(&gp.note)
     st_rel_i32(&gp.status, G_WAITING)
+    if mp != NULL and goexit_self_claim(mp, gp):
+        # its run() is over (teardown's GoroutineExit was swallowed, or the
+        # G outlived run()): do not sleep, wake at once with WAKE_CLOSE so
+        # the caller unlinks its waiter and check_wake raises GoroutineExit
+        if pp != NULL:
+            pown_release(mp, pp)         # unpin (free-threaded): we keep running in the G
+        if unlockf != NULL:
+            unlockf(arg)
+        return 1
     if gp.kind == G_THREAD and not gp.is_main:
         fetch_add_i32(&nthreadparked, 1)     # goready (exactly one per park) takes it back
         fetch_add_i64(&threadparkseq, 1)
@@ -317,13 +328,17 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     with nogil:
         if pp != NULL:
             entersyscall_block(mp)       # hands pp on (pinned until then)
-        if is_main:
-            # the main goroutine waits: it may be the last one awake
+        if is_main or mp != NULL:
+            # the main goroutine, or a sync goroutine, waits: it may be the
+            # last one awake (Go runs checkdead wherever an M stops running
+            # Gs; a sync G's M stops here, not in stopm)
             gc_mutex_lock(&sched.lock)
-            checkdead()
-            if deadlock_holdoff != 0 and gp.kind == G_THREAD and (deadline_ns < 0 or deadlock_holdoff < deadline_ns):
+            readied = checkdead()
+            if is_main and deadlock_holdoff != 0 and gp.kind == G_THREAD and (deadline_ns < 0 or deadlock_holdoff < deadline_ns):
                 deadline_ns = deadlock_holdoff      # no M may be left to re-check: poll
             gc_mutex_unlock(&sched.lock)
+            if readied:
+                wakep()                  # an async main on the global queue: an M to run it
         woken = note_sleep_until(&gp.note, deadline_ns, nanotime)
         if woken != 1 and is_main and cas_u32(&gp.park_claim, 0, 1):
             gp.wake_flags = WAKE_RECHECK
@@ -593,6 +608,12 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
     pp.m = <void *>mp
     pp.status = P_RUNNING
     pown_set(pp, mp, POWN_SCHED)
+    # a P went busy, perhaps without startm (M0, an idle M taking an idle
+    # P): wake sysmon if it sleeps. The fence pairs with sysmon_main's: it
+    # sees npidle < nprocs, or we see sysmon_wait.
+    fence_seq_cst()
+    if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
+        note_wakeup(&sched.sysmon_note)
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
@@ -741,7 +762,8 @@ cdef void mexit(gc_m *mp) noexcept nogil:
         pidleput(mp.p)
     mp.p = NULL
     mp.exited = 1
-    sched.mcount -= 1
+    if not mp.uncounted:
+        sched.mcount -= 1
     gc_mutex_unlock(&sched.lock)
 
 
@@ -1280,33 +1302,44 @@ cdef bint any_work() noexcept nogil:
 # time without returning to the scheduler: a blocking library call in a sync
 # goroutine (time.sleep, socket.recv, requests.get), or in an async one, or
 # a long computation. sysmon watches every busy P's schedtick; if it has not
-# moved for RETAKE_NS while Gs wait behind it (in its queue or the global
-# one), the P is "stuck":
-#   * on GIL builds sysmon takes the GIL (the stuck M is then necessarily in
-#     a GIL-released call, or waiting for the GIL, and touches its P only
-#     with the GIL held). If the GIL was free at once, the M is blocked in a
-#     call (time.sleep, socket.recv): sysmon takes the P from the M (xchg on mp.p, the same word
-#     entersyscall_block uses) and hands it to another M: Go's retake. The
-#     stuck M finds itself without a P when its G returns to the scheduler
-#     and goes looking for one like any idle M. If sysmon had to wait for
-#     the GIL, the M runs Python code: a second M would only contend for
-#     the GIL, so the P stays and sysmon backs off for 50 ms.
-#   * on free-threaded builds the stuck M's thread state tells: detached
-#     means blocked outside Python, and the P is retaken (its owner word,
-#     "P ownership" in gocore_sched.h, proves the M is not touching it). An
-#     M running Python keeps its P there too: Python code cannot be
-#     preempted, and handing its P on would run more Ms in parallel than
-#     gomaxprocs allows.
-#   * everywhere it marks the P stuck (thieves may then take its runnext as
-#     well as its ring) and wakes an M to steal.
-# A retaken M whose blocking call returns runs the rest of its goroutine's
-# step without a P (Python gives us no hook where the call returns); it
-# then looks for a P like any idle M.
-# It looks again after 20 us when it retook a P, doubling to 10 ms while it
-# had nothing to do (a P stuck in Python counts as nothing: it cannot be
-# helped), and blocks on a note while every P is idle: an idle runtime
-# costs no wake-ups. Rejected: a timer signal to preempt Python code (the
-# interpreter has no safe point we could use from a signal handler).
+# moved for RETAKE_NS (200 us) while Gs wait behind it (in its queue or the
+# global one, or due timers), the P is "stuck": sysmon marks it (thieves
+# may then take its runnext as well as its ring), wakes an M to steal, and
+# hands the P to another M (Go's retake + handoffp) as follows.
+#   * An M blocked outside Python (a call that released the GIL / detached
+#     its thread state) loses its P at once: a sync goroutine's 1 ms call
+#     is handed off like a long one. On GIL builds sysmon tells by taking
+#     the GIL: free at once, the M is blocked (holding the GIL also proves
+#     the M is not touching its P: it does so only with the GIL). On
+#     free-threaded builds the M's thread state says it, and the P's owner
+#     word (gocore_sched.h) proves it.
+#   * An M running Python (a loop with no await: the GIL was busy, or the
+#     thread state attached) keeps its P for a while: a short computation
+#     is cheaper to wait for than to share the GIL with. Free-threaded
+#     builds hand its P off after HOG_NS (10 ms, Go's forcePreemptNS). On
+#     GIL builds sysmon's probe for the GIL itself waits out the holder's
+#     switch interval (5 ms by default); if, once it holds the GIL, the P
+#     has been stuck for HOG_GIL_NS (2 ms), the P goes - in effect the hog
+#     keeps its P for one switch interval. Then the hog's M goes on running
+#     its goroutine's step without a P, as a Go M in a system call does,
+#     and the goroutines behind it run on the new M - through the GIL's
+#     switch interval on GIL builds (5 ms slices), side by side on
+#     free-threaded ones (Python code cannot be preempted, so for the rest
+#     of the hog's step one M more than gomaxprocs runs Python there).
+# A retaken M whose call or step ends finds its P gone (mp.p is NULL:
+# execute's caller checks) and looks for one like any idle M (findrunnable):
+# the hog's M gets one back when a P is idle, or parks. Python gives no hook
+# where a blocking call returns, so the rest of that step runs without a P.
+#
+# Its period: 20 us after it retook a P; at most 50 us while some P it
+# watches has work waiting behind a G (a candidate: the hand-off of a 1 ms
+# call must not wait for a 10 ms back-off - issue 14 item 4); otherwise
+# doubling to 10 ms; and it blocks on a note while every P is idle, so an
+# idle runtime costs no wake-ups at all.
+# Rejected: a timer signal to preempt Python code (the interpreter has no
+# safe point we could use from a signal handler); keeping the P of a
+# Python-running M for ever (a goroutine in a long loop stalled every other
+# goroutine at gomaxprocs 1: issue 14 item 3).
 
 cdef extern from *:
     """
@@ -1318,20 +1351,33 @@ cdef extern from *:
     """
     int GC_GIL_BUILD
 
-cdef int64_t RETAKE_NS = 1000000          # 1 ms inside one G with work waiting
+cdef int64_t RETAKE_NS = 200000           # 200 us inside one G with work waiting: stuck
+cdef int64_t HOG_NS = 10000000            # 10 ms: hand off even the P of an M running Python
+cdef int64_t HOG_GIL_NS = 2000000         # GIL builds: 2 ms, counting the wait for the GIL
 cdef int64_t GIL_BUSY_NS = 300000         # taking the GIL took longer: its holder runs Python
-cdef int64_t RETAKE_BACKOFF_NS = 50000000 # then leave that P alone for 50 ms
+cdef int64_t WATCH_DELAY_US = 50          # sysmon's longest period while a stuck candidate waits
 
 
 cdef void sysmon_main(void *arg) noexcept nogil:
     cdef int64_t gen = <int64_t>arg
     cdef int64_t delay_us = 20
-    cdef int64_t now
-    cdef int32_t i
-    cdef bint acted
+    cdef int64_t now, stuck_for
+    cdef int32_t i, r
+    cdef bint acted, watching
     cdef gc_p *pp
     cdef uint32_t t
+    # sysmon's own (no other thread reads it): per P, how long it must have
+    # been stuck before the next hand-off attempt (RETAKE_NS, or HOG_NS /
+    # HOG_GIL_NS once its M was seen running Python); reset when its
+    # schedtick moves
+    cdef int64_t *hold = <int64_t *>calloc(sched.nprocs if sched.nprocs > 0 else 1, sizeof(int64_t))
     gc_block_signals()
+    if hold == NULL:
+        gc_mutex_lock(&sched.lock)
+        if sched.gen == gen:
+            sched.sysmon_running = 0
+        gc_mutex_unlock(&sched.lock)
+        return
     while True:
         futex_sleep_us(delay_us)
         if ld_acq_i32(&sched.stopping) or sched.gen != gen:
@@ -1340,6 +1386,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             # nothing runs: sleep until startm hands a P to an M
             note_clear(&sched.sysmon_note)
             st_rel_i32(&sched.sysmon_wait, 1)
+            fence_seq_cst()     # store-load: pairs with acquirep's fence
             if ld_acq_i32(&sched.npidle) == sched.nprocs and not ld_acq_i32(&sched.stopping):
                 note_sleep(&sched.sysmon_note)
             st_rel_i32(&sched.sysmon_wait, 0)
@@ -1347,6 +1394,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             continue
         now = nanotime()
         acted = 0
+        watching = 0
         for i in range(sched.nprocs):
             pp = &sched.allp[i]
             if pp.status != P_RUNNING:
@@ -1356,46 +1404,60 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             if t != pp.sysmon_tick:
                 pp.sysmon_tick = t
                 pp.sysmon_when = now
+                hold[i] = RETAKE_NS
                 st_rlx_i32(&pp.stuck, 0)
-                continue
-            if now - pp.sysmon_when < RETAKE_NS:
                 continue
             if runq_empty(pp) and ld_rlx_u32(&sched.gq.size) == 0 and not timers_due():
                 continue        # nothing waits for this P (due timers do wait)
+            watching = 1
+            stuck_for = now - pp.sysmon_when
+            if stuck_for < RETAKE_NS:
+                continue
             if not ld_rlx_i32(&pp.stuck):
                 st_rlx_i32(&pp.stuck, 1)
                 wakep()         # an M to steal what waits behind it
+            if stuck_for < hold[i]:
+                continue        # its M runs Python: hand off at HOG_NS / HOG_GIL_NS
             if GC_GIL_BUILD:
-                acted = retake(pp, t) or acted
+                r = retake(pp, t, pp.sysmon_when)
             else:
-                acted = retake_free_threaded(pp, t, gen) or acted
-        # Look again soon only after a retake: a P stuck in Python code keeps
-        # its M (it cannot be preempted), and polling it every 20 us would
-        # take a core's worth of wake-ups from the goroutines running.
+                r = retake_free_threaded(pp, t, gen, stuck_for >= HOG_NS)
+            if r == 1:
+                acted = 1
+            elif r == 2:
+                hold[i] = HOG_GIL_NS if GC_GIL_BUILD else HOG_NS
         if acted:
             delay_us = 20
+        elif watching:
+            # a candidate is on its way to RETAKE_NS or HOG_NS: look often
+            delay_us = delay_us * 2 if delay_us * 2 < WATCH_DELAY_US else WATCH_DELAY_US
         elif delay_us < 10000:
             delay_us *= 2
+    free(hold)
     gc_mutex_lock(&sched.lock)
     if sched.gen == gen:
         sched.sysmon_running = 0
     gc_mutex_unlock(&sched.lock)
 
 
-cdef bint retake(gc_p *pp, uint32_t tick) noexcept nogil:
-    """GIL builds only. Take pp from its M, stuck in one G, and start it on
-    another M; 1 if it did. Holding the GIL proves the stuck M is not using
-    pp now."""
+cdef int retake(gc_p *pp, uint32_t tick, int64_t since) noexcept nogil:
+    """GIL builds only. Take pp from its M, stuck in one G since `since`,
+    and start it on another M: 1 if it did, 2 if its M runs Python and has
+    not been stuck for HOG_GIL_NS yet, 0 if pp moved on meanwhile. Holding the
+    GIL proves the stuck M is not using pp now."""
     cdef gc_m *mp
     cdef int64_t t0 = nanotime()
+    cdef int64_t t1
     with gil:
-        if nanotime() - t0 > GIL_BUSY_NS:
+        t1 = nanotime()
+        if t1 - t0 > GIL_BUSY_NS and t1 - since < HOG_GIL_NS:
             # The GIL was not free: the stuck M is running Python, not
-            # waiting in a blocking call. Handing its P to another M would
-            # only add GIL contention (the interpreter time-slices the two
-            # anyway), so leave it and look again in a while.
-            pp.sysmon_when = nanotime() + RETAKE_BACKOFF_NS
-            return 0
+            # waiting in a blocking call. A short computation is cheaper to
+            # wait for than to share the GIL with: hand off at HOG_GIL_NS,
+            # measured now that we hold the GIL. Waiting for it took the
+            # holder's switch interval (5 ms by default), which counts: an
+            # M that kept the GIL that long in one step loses its P.
+            return 2
         mp = <gc_m *>pp.m
         if (mp != NULL and mp.curg != NULL and pp.status == P_RUNNING
                 and ld_rlx_u32(&pp.schedtick) == tick
@@ -1425,15 +1487,18 @@ cdef bint m_outside_python(gc_p *pp, int64_t gen) noexcept nogil:
     return outside
 
 
-cdef bint retake_free_threaded(gc_p *pp, uint32_t tick, int64_t gen) noexcept nogil:
-    """Free-threaded builds. Take pp from its M if that M is inside a G,
-    blocked outside Python, and not touching pp (the P ownership word,
-    gocore_sched.h), and start it on another M. An M running Python code
-    keeps its P, as on GIL builds: Python code cannot be preempted, and
-    handing its P on would let more Ms run Python than gomaxprocs allows;
-    sysmon only marks the P stuck so that thieves take its queued Gs."""
-    if (ld_rlx_u32(&pp.schedtick) == tick and m_outside_python(pp, gen)
-            and pown_retake(pp)):
+cdef int retake_free_threaded(gc_p *pp, uint32_t tick, int64_t gen, bint force) noexcept nogil:
+    """Free-threaded builds. Take pp from its M if that M is inside a G and
+    not touching pp (the P ownership word, gocore_sched.h), and start it on
+    another M: 1 if it did. The M must be blocked outside Python, unless
+    force (stuck for HOG_NS): 2 if it runs Python and force is not set.
+    After a forced hand-off the hog's M runs its step without a P, beside
+    the gomaxprocs Ms that have one."""
+    if ld_rlx_u32(&pp.schedtick) != tick:
+        return 0
+    if not force and not m_outside_python(pp, gen):
+        return 2
+    if pown_retake(pp):
         pp.m = NULL
         pp.sysmon_tick = tick + 1        # a fresh start for the new owner
         st_rlx_i32(&pp.stuck, 0)
@@ -1586,9 +1651,82 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
             goexit(gp, <object>result, None)
             Py_DECREF(<object>result)
         else:
-            goexit(gp, None, fetch_exception())
+            exc = fetch_exception()
+            if coro_closed_outside(exc, gp.coro):
+                exc = None           # its coroutine was closed from outside: it ended cleanly
+            goexit(gp, None, exc)
         return
     run_sync(mp, gp)
+
+
+# ---------------------------------------------------------------- coroutines closed from outside
+#
+# A goroutine's coroutine object may be in the program's hands (go(coro)):
+# coro.close() or coro.throw() from another goroutine or thread, while the
+# goroutine is parked, finishes the coroutine behind the scheduler's back.
+# The rule (issue 14 item 17): the goroutine ends cleanly. gocore's
+# awaitables report it from their close()/throw() (the coroutine delegates
+# both to the awaitable it is suspended on): goroutine_closed_outside()
+# claims the parked G, as a waker would, so that nobody readies it, and
+# ends it (gone from num_goroutine() and the dump). If a waker won the G
+# first, or the coroutine was closed before it ever ran, the G is on a run
+# queue: resuming it fails with CPython's "cannot reuse already awaited
+# coroutine", raised before any frame runs (no traceback), and execute()
+# ends the G without a panic. The exception given to throw() goes on into
+# the coroutine, as the caller asked; if the coroutine catches it and goes
+# on, it runs on the caller's thread, no longer a goroutine.
+
+cdef int goroutine_closed_outside(PyObject *g) except -1:
+    """Requires GIL. An awaitable's close()/throw(), g its borrowed G (or
+    NULL if it never parked). Teardown closes coroutines as the G itself
+    (gc_tls_g is g): nothing to do then."""
+    cdef G gp
+    if g == NULL or g == gc_tls_g:
+        return 0
+    gp = <G>g
+    if gp.kind != G_ASYNC or ld_acq_i32(&gp.status) != G_WAITING:
+        return 0
+    if not cas_u32(&gp.park_claim, 0, 1):
+        return 0                 # readied meanwhile: execute() ends it
+    gp.waiting = None
+    st_rel_i32(&gp.status, G_RUNNING)   # goexit's precondition; it runs nowhere
+    goexit(gp, None, None)
+    Py_DECREF(gp)                # the parked state's reference
+    return 0
+
+
+cdef bint coro_closed_outside(object exc, object coro) noexcept:
+    """Requires GIL. Is exc CPython's refusal to resume the finished
+    coroutine coro (raised before any of its frames ran: its traceback
+    never passes through coro's code, as one it raised itself would)?"""
+    if type(exc) is not RuntimeError or str(exc) != "cannot reuse already awaited coroutine":
+        return 0
+    try:
+        code = coro.cr_code
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                return 0
+            tb = tb.tb_next
+    except BaseException:
+        return 0
+    return 1
+
+
+cdef object thrown_exception(object typ, object val, object tb):
+    """Requires GIL. The exception of a throw(typ[, val[, tb]]) call, for
+    an awaitable's throw() to raise on into its coroutine."""
+    if isinstance(typ, BaseException):
+        exc = typ
+    elif val is None:
+        exc = typ()
+    elif isinstance(val, BaseException):
+        exc = val
+    else:
+        exc = typ(val)
+    if tb is not None:
+        exc = exc.with_traceback(tb)
+    return exc
 
 
 cdef int start_coroutine(G gp) except -1:
@@ -1627,6 +1765,11 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         res = gp.fn(*gp.args, **gp.kwargs)
     except BaseException as e:
         exc = e
+    if not mp.is_m0 and sync_g_exiting(mp):
+        gc_tls_g = NULL
+        mp.curg = NULL
+        orphan_exit(gp, res, exc)     # its run() is over (see orphan_sync_g)
+        return
     if exc is None and res is not None and not PyCoro_CheckExact(res) and hasattr(type(res), "__await__"):
         res = _await_it(res)          # go(ch.send, v): a gocore awaitable, not a coroutine
     if exc is None and PyCoro_CheckExact(res):
@@ -1634,6 +1777,7 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
         # go(ch.send, v)): run it as a lightweight goroutine from here on
         gp.kind = G_ASYNC
         gp.coro = res
+        st_rel_i32(&mp.goexit, GOEXIT_NONE)
         Py_INCREF(gp)
         execute(mp, <void *>gp)
         return
@@ -1642,6 +1786,7 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
     if isinstance(exc, GoroutineExit):
         exc = None
     goexit(gp, res, exc)
+    st_rel_i32(&mp.goexit, GOEXIT_NONE)     # the M's next G starts afresh
 
 
 cdef object fetch_exception():
@@ -1764,6 +1909,139 @@ cdef void stop_the_world() noexcept:
     gc_mutex_unlock(&sched.lock)
 
 
+# ---------------------------------------------------------------- sync goroutines that outlive run()
+#
+# DESIGN's lifecycle rule: when run() returns, every goroutine of that run
+# is over. A sync goroutine parked in gocore is woken with GoroutineExit
+# (teardown, below); one inside foreign code (time.sleep, a socket call)
+# cannot be interrupted, so teardown *orphans* it: it leaves allgs and
+# ngoroutines (num_goroutine() and the dump no longer show it), its M leaves
+# sched.mcount (deadlock detection of the next run must not count it as
+# running) and its M's goexit word says ORPHANED. From then on every gocore
+# call of that goroutine raises GoroutineExit (check_goexit at the entry of
+# the blocking_* calls and go(); goexit_self_claim where it would park), and
+# what the function finally raises goes to sys.unraisablehook with its
+# goroutine id (run_sync) - never to a later run(), never to the panic hook
+# that ends the process.
+#
+# The M's goexit word (gocore_sched.h) is the only state shared between
+# teardown and the goroutine's thread: teardown writes it under sched.lock
+# (atomic store); the thread reads it atomically, and moves CLOSING ->
+# IGNORED by CAS, and at the end of its function decides under sched.lock
+# whether it was orphaned (then teardown has already removed it from allgs)
+# or exits normally (EXITING: teardown then waits for its goexit instead).
+# Rejected: killing the thread (no safe way in CPython), and leaving the
+# goroutine counted until its call returns (the next run() saw it as running
+# and its exception as its own).
+
+cdef int64_t norphans = 0        # atomic: orphaned G objects whose function still runs (debug balance)
+
+
+cdef int check_goexit() except -1:
+    """Requires GIL. At the entry of a gocore call from a thread: raise
+    GoroutineExit if the calling sync goroutine's run() is over."""
+    cdef gc_m *mp = gc_tls_m
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED:
+        raise GoroutineExit()
+    return 0
+
+
+cdef bint goexit_self_claim(gc_m *mp, G gp) noexcept:
+    """gopark_thread, gp (mp's sync G) just marked G_WAITING: if its run()
+    is over, claim gp for itself (1: do not sleep; wake_flags is WAKE_CLOSE
+    and gp is running again). The fence pairs with orphan_sync_g's: either
+    we see its goexit store, or it sees us waiting and wakes us."""
+    fence_seq_cst()
+    if ld_acq_i32(&mp.goexit) == GOEXIT_NONE or ld_acq_i32(&mp.goexit) == GOEXIT_EXITING:
+        return 0
+    if not cas_u32(&gp.park_claim, 0, 1):
+        return 0                 # teardown claimed us meanwhile: its goready is coming
+    # a closing G that parks again swallowed its GoroutineExit: teardown
+    # stops waiting for it (issue 14 item 21)
+    cas_i32(&mp.goexit, GOEXIT_CLOSING, GOEXIT_IGNORED)
+    gp.wake_flags = WAKE_CLOSE
+    st_rel_i32(&gp.status, G_RUNNING)
+    return 1
+
+
+cdef gc_m *m_running_locked(G gp) noexcept nogil:
+    """Caller holds sched.lock. The M whose loop runs sync G gp (its curg),
+    or NULL."""
+    cdef gc_m *mp = sched.allm
+    while mp != NULL:
+        if mp.curg == <void *>gp and not mp.exited:
+            return mp
+        mp = mp.alllink
+    return NULL
+
+
+cdef void set_goexit_closing(G gp) noexcept:
+    """Requires GIL. teardown is waking sync G gp with GoroutineExit."""
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_NONE:
+        st_rel_i32(&mp.goexit, GOEXIT_CLOSING)
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef bint orphan_sync_g(G gp) noexcept:
+    """Requires GIL; teardown, after the unwinding grace. gp is a sync G
+    still alive (inside foreign code, or it swallowed GoroutineExit).
+    Returns 1 if gp is orphaned now (gone from allgs and ngoroutines), 0 if
+    it is finishing on its own (EXITING: its goexit is imminent)."""
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    if mp == NULL or ld_acq_i32(&mp.goexit) == GOEXIT_EXITING:
+        gc_mutex_unlock(&sched.lock)
+        return 0
+    st_rel_i32(&mp.goexit, GOEXIT_ORPHANED)
+    if not mp.uncounted:
+        mp.uncounted = 1
+        sched.mcount -= 1
+    gc_mutex_unlock(&sched.lock)
+    fence_seq_cst()              # pairs with goexit_self_claim's
+    if ld_acq_i32(&gp.status) == G_WAITING and cas_u32(&gp.park_claim, 0, 1):
+        gp.wake_flags = WAKE_CLOSE
+        goready(gp)
+    fetch_add_i64(&norphans, 1)
+    fetch_add_i64(&sched.ngoroutines, -1)
+    allgs_remove(gp)
+    return 1
+
+
+cdef bint sync_g_exiting(gc_m *mp) noexcept:
+    """Requires GIL; mp's sync G has returned or raised. 1 if it was orphaned
+    (its run() is over and teardown removed it); otherwise marks it EXITING
+    so that teardown waits for its goexit rather than orphaning it."""
+    cdef bint orphaned
+    gc_mutex_lock(&sched.lock)
+    orphaned = ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED
+    if not orphaned:
+        st_rel_i32(&mp.goexit, GOEXIT_EXITING)
+    gc_mutex_unlock(&sched.lock)
+    return orphaned
+
+
+cdef void orphan_exit(G gp, object res, object exc) noexcept:
+    """Requires GIL. An orphaned sync G's function is over: report what it
+    raised (other than GoroutineExit) to sys.unraisablehook."""
+    st_rel_i32(&gp.status, G_DEAD)
+    if PyCoro_CheckExact(res):
+        try:
+            res.close()
+        except BaseException:
+            pass
+    if exc is not None and not isinstance(exc, GoroutineExit):
+        try:
+            sys.unraisablehook(make_unraisable(
+                exc, gp, f"Exception ignored in goroutine {gp.goid}, which outlived its run()"))
+        except BaseException:
+            pass
+    fetch_add_i64(&norphans, -1)
+
+
 # ---------------------------------------------------------------- runtime start / stop
 
 cdef int32_t _gomaxprocs = 0     # 0: not chosen yet
@@ -1782,9 +2060,10 @@ cdef int32_t default_procs() except -1:
 
 
 def gomaxprocs(n=None):
-    """Return the number of processors (Ps); with n, set it and return the
-    previous value. A new value applies from the next start of the runtime
-    (the next run(), or the next background start)."""
+    """Return the number of processors (Ps); with n >= 1, set it and return
+    the previous value. gomaxprocs(0), as Go's GOMAXPROCS(0), only returns it.
+    A new value applies from the next start of the runtime (the next run(),
+    or the next background start)."""
     global _gomaxprocs
     if _gomaxprocs == 0:
         _gomaxprocs = default_procs()
@@ -1795,8 +2074,10 @@ def gomaxprocs(n=None):
         return old
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"gomaxprocs(n) needs an int, got {type(n).__name__}")
+    if n == 0:
+        return old                   # a query, as Go's GOMAXPROCS(0)
     if n < 1 or n > 4096:
-        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096, got {n}")
+        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096 (or 0 to query), got {n}")
     _gomaxprocs = n
     return old
 
@@ -1857,7 +2138,9 @@ cdef void runtime_ensure_started() except *:
     """Requires GIL. The first go() outside run() starts the runtime in the
     background: Ms are created on demand by wakep()."""
     if not ld_acq_i32(&sched.running):
-        runtime_start(0)
+        with _start_lock:
+            if not ld_acq_i32(&sched.running):
+                runtime_start(0)
 
 
 # ---------------------------------------------------------------- public API
@@ -1869,6 +2152,9 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     cdef gc_m *mp
     cdef gc_p *pp
     cdef int queued
+    mp = gc_tls_m
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED:
+        raise GoroutineExit()    # check_goexit(), inline: a sync G that outlived its run()
     if PyCoro_CheckExact(fn):
         if args is not None or kwargs is not None:
             raise TypeError("go(coroutine) takes no extra arguments")
@@ -1881,9 +2167,22 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
     else:
         raise TypeError(f"go() needs an async def function, a coroutine or a callable, "
                         f"got {type(fn).__name__}")
-    if not ld_acq_i32(&sched.running):
-        runtime_start(0)
-    fetch_add_i64(&sched.ngoroutines, 1)
+    while True:
+        if not ld_acq_i32(&sched.running):
+            with _start_lock:
+                if not ld_acq_i32(&sched.running):
+                    runtime_start(0)
+        fetch_add_i64(&sched.ngoroutines, 1)
+        if _main_g is None:
+            fence_seq_cst()      # Dekker with runtime_handover(): our count, then its flag
+        if not ld_acq_i32(&bg_handover) or gc_tls_m != NULL:
+            break
+        # run() is deciding whether to stop the idle background runtime
+        # (it found no goroutine): do not count in it; wait for run() to
+        # have started its own runtime, and join that one
+        fetch_add_i64(&sched.ngoroutines, -1)
+        with _start_lock:
+            pass
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
@@ -1961,22 +2260,51 @@ cdef object _iscoroutinefunction = None
 cdef extern from *:
     """
     /* 1: a Python function whose code is an async def (CO_COROUTINE),
-     * 0: another Python function, -1: not a plain Python function. */
+     * 2: a generator function, 3: an async generator function, 0: another
+     * Python function, -1: not a plain Python function. */
     static inline int gc_pyfunc_is_async(PyObject *fn) {
         if (!PyFunction_Check(fn)) return -1;
         PyCodeObject *co = (PyCodeObject *)PyFunction_GET_CODE(fn);
-        return (co->co_flags & CO_COROUTINE) != 0;
+        if (co->co_flags & CO_COROUTINE) return 1;
+        if (co->co_flags & CO_ASYNC_GENERATOR) return 3;
+        if (co->co_flags & CO_GENERATOR) return 2;
+        return 0;
     }
     """
     int gc_pyfunc_is_async(object fn)
 
-cdef bint is_async_function(object fn) except -1:
-    global _iscoroutinefunction
+cdef object _isgenfunction = None
+
+cdef int reject_generator_function(object fn, str who, int kind) except -1:
+    """go()/run() on a generator function would call it, get a generator
+    that nothing iterates, and silently do nothing: refuse it."""
+    what = "an async generator function" if kind == 3 else "a generator function"
+    raise TypeError(f"{who}() needs an async def function, a coroutine or a plain function; "
+                    f"{fn!r} is {what} (calling it only builds a generator, which never runs)")
+
+cdef bint is_async_function(object fn, str who="go") except -1:
+    """1 for an async def function (or a callable that inspect calls one),
+    0 for another callable; raises TypeError for a generator or async
+    generator function."""
+    global _iscoroutinefunction, _isgenfunction
     cdef int r = gc_pyfunc_is_async(fn)
+    if r >= 2:
+        reject_generator_function(fn, who, r)
     if r >= 0:
         return r
     if not callable(fn):
         return 0
+    g = _isgenfunction
+    if g is None:
+        with _panic_lock:               # one import, even on a free-threaded build
+            if _isgenfunction is None:
+                import inspect
+                _isgenfunction = (inspect.isgeneratorfunction, inspect.isasyncgenfunction)
+            g = _isgenfunction
+    if g[1](fn):
+        reject_generator_function(fn, who, 3)
+    if g[0](fn):
+        reject_generator_function(fn, who, 2)
     f = _iscoroutinefunction
     if f is None:
         with _panic_lock:               # one import, even on a free-threaded build
@@ -2039,22 +2367,18 @@ def run(fn, *args, **kwargs):
     main returns, the remaining goroutines are closed and the Ms stop."""
     global _main_g, _main_result, _panic, gc_tls_m
     cdef G gp
-    cdef gc_m *m0
-    if ld_acq_i32(&sched.running) and _main_g is None and num_goroutine() == 1:
-        # the runtime started in the background by go() or a timer, and
-        # nothing is left running on it: stop it, run() starts afresh
-        teardown(NULL)
-    if ld_acq_i32(&sched.running):
-        if _main_g is not None:
-            raise RuntimeError("gocore.run() is already running: run() cannot be nested")
-        raise RuntimeError("gocore's runtime is already running in the background "
-                           "(started by go() outside run()) with goroutines alive; call run() before any go()")
+    cdef gc_m *m0 = NULL
+    cdef gc_p *pp
+    cdef int64_t me = <int64_t>PyThread_get_thread_ident()
+    if gc_tls_g != NULL or gc_tls_m != NULL or ld_acq_i64(&run_owner) == me:
+        check_goexit()
+        raise RuntimeError("gocore.run() is already running: run() cannot be nested")
     if PyCoro_CheckExact(fn):
         if args or kwargs:
             raise TypeError("run(coroutine) takes no extra arguments")
         gp = newg(G_ASYNC, None, None, None)
         gp.coro = fn
-    elif is_async_function(fn):
+    elif is_async_function(fn, "run"):
         gp = newg(G_ASYNC, fn, args, kwargs if kwargs else None)
     elif callable(fn):
         gp = newg(G_SYNC, fn, args, kwargs)
@@ -2062,11 +2386,25 @@ def run(fn, *args, **kwargs):
         raise TypeError(f"run() needs an async def function, a coroutine or a callable, "
                         f"got {type(fn).__name__}")
     gp.is_main = True
-    m0 = <gc_m *>calloc(1, sizeof(gc_m))
-    if m0 == NULL:
-        raise MemoryError()
-    runtime_start(1)
-    _main_g = gp
+    # One run() at a time in a process: the first caller owns it.
+    if not cas_i64(&run_owner, 0, me):
+        raise RuntimeError("gocore.run() is already running in another thread; a process "
+                           "runs one run() at a time (start goroutines with go() instead)")
+    try:
+        m0 = <gc_m *>calloc(1, sizeof(gc_m))
+        if m0 == NULL:
+            raise MemoryError()
+        with _start_lock:
+            adopt = runtime_handover()
+            if not adopt:
+                runtime_start(1)
+            _main_g = gp
+            st_rel_i32(&bg_handover, 0)
+    except BaseException:
+        st_rel_i32(&bg_handover, 0)
+        st_rel_i64(&run_owner, 0)
+        free(m0)
+        raise
     _main_result = None
     _panic = None
     m0.is_m0 = 1
@@ -2080,11 +2418,6 @@ def run(fn, *args, **kwargs):
     gc_mutex_unlock(&sched.lock)
     fetch_add_i64(&sched.ngoroutines, 1)
     allgs_add(gp)
-    gc_mutex_lock(&sched.lock)
-    acquirep(m0, pidleget())
-    gc_mutex_unlock(&sched.lock)
-    Py_INCREF(gp)
-    runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
     is_main_thread = threading.current_thread() is threading.main_thread()
     if is_main_thread:
         gc_sigchain_begin(&sched.sigpending, &m0.park)
@@ -2095,7 +2428,12 @@ def run(fn, *args, **kwargs):
     set_tstate(m0, <void *>PyThreadState_Get())
     try:
         try:
-            schedule(m0)
+            pp = m0_getp(m0)
+            if pp != NULL:
+                acquirep(m0, pp)
+                Py_INCREF(gp)
+                runq_put(m0.p, <void *>gp, 1, &sched.lock, &sched.gq)
+                schedule(m0)
         except BaseException as e:      # SIGINT's KeyboardInterrupt
             if _panic is None:
                 _panic = e
@@ -2114,10 +2452,205 @@ def run(fn, *args, **kwargs):
         return res
     finally:
         _main_g = None
+        st_rel_i64(&run_owner, 0)
         free(m0)
         if GOCORE_DEBUG:
             gp = None                    # the main G is done with: only leaks remain
             debug_check("the end of run()", 0)
+
+
+# ---------------------------------------------------------------- run() and the background runtime
+#
+# Without run(), the first go() starts the runtime "in the background" (its
+# Ms run goroutines while the calling thread uses blocking_* calls). A later
+# run() (from any thread) hands over as follows, so that it never fails
+# because of it (issue 14 item 8):
+#   * a background runtime with no goroutine left is stopped and run()
+#     starts a fresh one (gomaxprocs set meanwhile applies);
+#   * one with goroutines alive is adopted: run()'s thread joins it as M0
+#     and its goroutines become goroutines of this run - like goroutines a
+#     plain thread starts with go() during run() - so they are closed when
+#     run() returns, and a later go() starts a new background runtime.
+# The decision and the start happen under _start_lock. go() counts its
+# goroutine (ngoroutines, seq_cst) before it looks at bg_handover, and run()
+# raises bg_handover before it looks at ngoroutines: either run() sees the
+# goroutine (and adopts), or go() sees the hand-over and waits on
+# _start_lock, then joins run()'s runtime. Only Ms (a timer's after_func)
+# do not wait: run() is waiting for them to leave their loops.
+# run_owner (a thread id, CAS from 0) admits one run() at a time: a second
+# thread gets "already running in another thread", a goroutine "nested".
+
+cdef object _start_lock = threading.RLock()   # runtime start/stop decisions (see above)
+cdef int32_t bg_handover = 0     # atomic: run() is deciding about the background runtime
+cdef int64_t run_owner = 0       # atomic: thread id of the thread inside run(), or 0
+
+
+cdef bint runtime_handover() except -1:
+    """Requires GIL; caller holds _start_lock and owns run_owner. 1 if run()
+    adopts the background runtime, 0 if run() must start one (none runs, or
+    the idle background one was stopped here). Leaves bg_handover raised
+    for the caller to lower once its runtime is up."""
+    if not ld_acq_i32(&sched.running):
+        return 0
+    st_rel_i32(&bg_handover, 1)
+    fence_seq_cst()              # pairs with go()'s fetch_add on ngoroutines
+    if ld_acq_i64(&sched.ngoroutines) == 0:
+        teardown(NULL)
+        return 0
+    return 1
+
+
+cdef gc_p *m0_getp(gc_m *m0) except? NULL:
+    """Requires GIL. A P for M0 (NULL: the runtime is stopping). A fresh
+    runtime has every P idle; an adopted one may have none idle (its
+    goroutines keep them busy): then M0 queues a token on the global queue,
+    as a sync goroutine back from a blocking call does (exitsyscall_locked),
+    and sleeps until the M that takes the token hands over its P
+    (startlockedm). The token is a bare G (kind SYNC, started, lockedm =
+    m0) in no other list. M0 withdraws it (xchg lockedm to NULL; the
+    scheduler then drops it) to run signal handlers or when the runtime
+    stops."""
+    cdef gc_p *pp
+    cdef G tok
+    cdef uint32_t k
+    while True:
+        gc_mutex_lock(&sched.lock)
+        pp = pidleget()
+        if pp != NULL or ld_acq_i32(&sched.stopping):
+            gc_mutex_unlock(&sched.lock)
+            return pp
+        gc_mutex_unlock(&sched.lock)
+        tok = G.__new__(G)
+        tok.kind = G_SYNC
+        tok.thread_ident = PyThread_get_thread_ident()
+        tok.status = G_RUNNABLE
+        gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # down in its tp_dealloc
+        note_clear(&m0.park)
+        m0.nextp = NULL
+        tok.lockedm = <void *>m0
+        Py_INCREF(tok)                      # the global queue's reference
+        gc_mutex_lock(&sched.lock)
+        if gqueue_put(&sched.gq, <void *>tok) < 0:
+            gc_throw(b"out of memory in the global run queue")
+        gc_mutex_unlock(&sched.lock)
+        while True:
+            with nogil:
+                k = note_sleep_deadline(&m0.park, nanotime() + 10000000)
+            if k != 1 and (k == 2 or ld_acq_i32(&sched.stopping) or ld_acq_i32(&sched.sigpending)):
+                if xchg_ptr(&tok.lockedm, NULL) != NULL:
+                    break                   # withdrawn: run the handlers, then try again
+                with nogil:
+                    note_sleep(&m0.park)    # taken: the hand-over is under way
+                k = 1
+            if k == 1:
+                note_clear(&m0.park)
+                pp = m0.nextp
+                m0.nextp = NULL
+                return pp
+        st_rel_i32(&sched.sigpending, 0)
+        PyErr_CheckSignals()
+
+
+# ---------------------------------------------------------------- fork
+#
+# os.fork() copies one thread: the child has no Ms, no sysmon and none of
+# the parent's goroutines can run there. DESIGN: the child starts with no
+# runtime, and go()/run() work in it (multiprocessing's fork start method,
+# pre-fork servers). Before the fork the parent takes timerlock, sched.lock
+# and allglock (in the lock order; their holders never wait for the GIL),
+# so the child inherits consistent structures; the parent releases them
+# after. The child forgets the runtime without running any goroutine code:
+# the parent's Gs, Ms and timers are leaked, not closed (closing would run
+# their finally blocks a second time, in the child). Every parent G still
+# listed is marked claimed (park_claim = 1), so that a channel operation in
+# the child that finds one of their waiters skips it instead of readying a
+# goroutine of the parent. Known gaps: a channel lock, or a plain thread's
+# waiter, of a thread the child does not have; and a child forked inside a
+# goroutine runs on that goroutine's frames: it must end with os._exit()
+# (as multiprocessing's children do), not return into the parent's runtime.
+
+def _before_fork():
+    timer_lock()
+    with nogil:
+        gc_mutex_lock(&sched.lock)
+        gc_mutex_lock(&allglock)
+
+
+def _after_fork_parent():
+    gc_mutex_unlock(&allglock)
+    gc_mutex_unlock(&sched.lock)
+    timer_unlock()
+
+
+def _after_fork_child():
+    global allgs_head, gc_tls_m, gc_tls_g, _main_g, _main_result, _panic, _start_lock
+    global bg_handover, run_owner, norphans, nthreadparked, threadparkseq, inspect_gate
+    global deadlock_holdoff, deadlock_backoff, timer_kick, _thread_gs
+    cdef PyObject *p
+    cdef gc_m *mp
+    # the parent's goroutines: never to run here (their references leak)
+    p = allgs_head
+    while p != NULL:
+        st_rel_u32(&(<G>p).park_claim, 1)
+        p = (<G>p).allnext
+    allgs_head = NULL
+    # the parent's timers: dropped unfired (references leak, as above)
+    while timers_pop_due(&timers, GC_NEVER) != NULL:
+        pass
+    timers.next_when = GC_NEVER
+    timer_kick = 0
+    # its Ms do not exist here; one of them may be this very thread
+    mp = sched.allm
+    while mp != NULL:
+        mp.uncounted = 1
+        st_rel_i32(&mp.goexit, GOEXIT_ORPHANED)
+        mp = mp.alllink
+    if sched.m0 != NULL:
+        sched.m0.uncounted = 1
+    while gqueue_get(&sched.gq) != NULL:
+        pass
+    sched.allm = NULL
+    sched.midle = NULL
+    sched.nmidle = 0
+    sched.mcount = 0
+    sched.m0 = NULL
+    sched.timer_m = NULL
+    sched.nmspinning = 0
+    sched.nmblocked = 0
+    sched.ngoroutines = 0
+    sched.stopping = 0
+    sched.sigpending = 0
+    sched.sysmon_running = 0
+    sched.sysmon_wait = 0
+    note_clear(&sched.sysmon_note)
+    sched.gen += 1                   # anything left of the parent's Ms is a straggler
+    st_rel_i32(&sched.running, 0)
+    maing.g = NULL
+    nthreadparked = 0
+    threadparkseq = 0
+    inspect_gate = 0
+    deadlock_holdoff = deadlock_backoff = 0
+    bg_handover = 0
+    run_owner = 0
+    norphans = 0
+    if GOCORE_DEBUG:
+        memset(gc_dbg_store, 0, GC_DBG_N * sizeof(int64_t))
+    gc_tls_m = NULL                  # this thread is no M and runs no goroutine here
+    gc_tls_g = NULL
+    _main_g = None
+    _main_result = None
+    _panic = None
+    _start_lock = threading.RLock()
+    _thread_gs = threading.local()   # this thread may be the child's main thread now
+    gc_sigchain_end()                # run()'s signal handlers, if forked inside it
+    # the locks the parent held across fork (see _before_fork)
+    st_rel_u32(&allglock.key, 0)
+    st_rel_u32(&sched.lock.key, 0)
+    st_rel_u32(&timerlock.key, 0)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child)
 
 
 cdef void teardown(gc_m *m0) except *:
@@ -2136,10 +2669,14 @@ cdef void teardown(gc_m *m0) except *:
         sched.mcount -= 1
         gc_mutex_unlock(&sched.lock)
     # Sync goroutines parked in gocore wake with GoroutineExit; their
-    # finally blocks get up to 2 s to run before run() returns.
+    # finally blocks get up to 2 s to run before run() returns. One that
+    # parks again has swallowed GoroutineExit (a bare except:): its park
+    # raises it again at once and teardown stops waiting for it (its M's
+    # goexit word moves CLOSING -> IGNORED); it is orphaned below.
     closing = []
     for gp in _all_goroutines():
         if gp.kind == G_SYNC and ld_acq_i32(&gp.status) == G_WAITING:
+            set_goexit_closing(gp)
             if cas_u32(&gp.park_claim, 0, 1):
                 gp.wake_flags = WAKE_CLOSE
                 goready(gp)
@@ -2149,6 +2686,8 @@ cdef void teardown(gc_m *m0) except *:
             # it without one; its token left on a run queue is dropped below
             mp = <gc_m *>xchg_ptr(&gp.lockedm, NULL)
             if mp != NULL:
+                if ld_acq_i32(&mp.goexit) == GOEXIT_NONE:
+                    st_rel_i32(&mp.goexit, GOEXIT_CLOSING)
                 gp.wake_flags = WAKE_CLOSE
                 st_rel_i32(&gp.status, G_RUNNING)
                 mp.nextp = NULL
@@ -2156,10 +2695,23 @@ cdef void teardown(gc_m *m0) except *:
                 closing.append(gp)
     cdef int64_t unwind_deadline = nanotime() + 2000000000
     while closing and nanotime() < unwind_deadline:
-        closing = [gp for gp in closing if ld_acq_i32(&gp.status) != G_DEAD]
+        closing = [gp for gp in closing
+                   if ld_acq_i32(&gp.status) != G_DEAD and not goexit_ignored(gp)]
         if closing:
             with nogil:
                 futex_sleep_us(500)
+    # What is left of the sync goroutines (inside foreign code, or deaf to
+    # GoroutineExit) is orphaned: run() does not wait for it (see
+    # "sync goroutines that outlive run()"). One on its way out is waited
+    # for briefly, so that its exception still reaches this run().
+    unwind_deadline = nanotime() + 1000000000
+    for gp in _all_goroutines():
+        if gp.kind != G_SYNC or gp.is_main or gp.thread_ident == 0:
+            continue             # not started: closed with the rest below
+        while (ld_acq_i32(&gp.status) != G_DEAD and not orphan_sync_g(gp)
+               and nanotime() < unwind_deadline):
+            with nogil:
+                futex_sleep_us(200)
     # Wait until the other Ms have left their loops; an M inside a sync
     # goroutine's foreign call (time.sleep, socket...) is not waited for: it
     # exits on its own when the call returns (its gen is old by then).
@@ -2200,6 +2752,18 @@ cdef void teardown(gc_m *m0) except *:
         close_goroutine(gp)
     del held
     drop_timers()
+
+
+cdef bint goexit_ignored(G gp) noexcept:
+    """Requires GIL. Has sync G gp parked again after teardown woke it with
+    GoroutineExit (it swallowed it)?"""
+    cdef gc_m *mp
+    cdef bint r
+    gc_mutex_lock(&sched.lock)
+    mp = m_running_locked(gp)
+    r = mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_IGNORED
+    gc_mutex_unlock(&sched.lock)
+    return r
 
 
 cdef void drop_timers() noexcept:
@@ -2249,14 +2813,14 @@ cdef void close_goroutine(G gp) noexcept:
         allgs_remove(gp)
 
 
-cdef object make_unraisable(object exc, G gp):
+cdef object make_unraisable(object exc, G gp, str msg=None):
     class _U:
         pass
     u = _U()
     u.exc_type = type(exc)
     u.exc_value = exc
     u.exc_traceback = exc.__traceback__
-    u.err_msg = f"Exception ignored while closing goroutine {gp.goid}"
+    u.err_msg = msg if msg is not None else f"Exception ignored while closing goroutine {gp.goid}"
     u.object = None
     return u
 
@@ -2455,10 +3019,11 @@ cdef str debug_imbalance():
             return (f"sync_waiters = {c['sync_waiters']} sync waiters still linked with "
                     f"no goroutine or thread waiting: a waiter outlived its operation "
                     f"in a Mutex/RWMutex/WaitGroup/Once/Semaphore queue")
-    if c["g_objects"] != c["allgs"]:
+    orphans = ld_acq_i64(&norphans)
+    if c["g_objects"] != c["allgs"] + orphans:
         return (f"g_objects = {c['g_objects']} goroutine G objects alive, expected "
-                f"{c['allgs']} (the goroutines still listed in allgs): a reference "
-                f"to a G leaked (or was dropped twice)")
+                f"{c['allgs']} (the goroutines still listed in allgs) + {orphans} orphaned "
+                f"sync goroutines still running: a reference to a G leaked (or was dropped twice)")
     timer_lock()
     pyobj_timers = 0
     for i in range(timers.len):

@@ -56,6 +56,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
                                       GC_DBG_SYNC_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect,
+                            goroutine_closed_outside, thrown_exception,
                             park_sentinel, dbg_counters,
                             G_ASYNC, WAKE_NORMAL,
                             W_MUTEX, W_RWMUTEX_R, W_RWMUTEX_W, W_WAITGROUP,
@@ -816,6 +817,14 @@ cdef class _SyncOp:
         if not self.w.linked and ld_acq_u32(self.w.claim) != 0 and \
                 (<G>self.w.g).wake_flags == WAKE_NORMAL:
             op_giveback(self.prim, self.op, &self.w)
+        goroutine_closed_outside(self.w.g)     # closed from outside: the goroutine ends
+
+    def throw(self, typ, val=None, tb=None):
+        """coro.throw() while the coroutine is suspended on us: as close()
+        (issue 14 item 17: the goroutine ends), then the exception goes on
+        into the coroutine."""
+        self.close()
+        raise thrown_exception(typ, val, tb)
 
 
 cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:

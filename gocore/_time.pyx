@@ -30,6 +30,7 @@ from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_sl
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
+                            goroutine_closed_outside, thrown_exception,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_modify_locked,
                             timer_del_locked, timer_unlock, timer_unlock_cb, timer_sweep,
@@ -131,6 +132,24 @@ cdef class _Sleep:
 
     def _cancel(self):
         sleep_cancel(self)
+
+    def close(self):
+        """The awaiting coroutine is closed while asleep on us: from outside
+        (issue 14 item 17) the goroutine ends; its timer goes."""
+        if ld_acq_i32(&self.state) != 1:
+            return
+        sleep_cancel(self)
+        st_rel_i32(&self.state, 2)
+        if self.gp is not None:
+            goroutine_closed_outside(<PyObject *>self.gp)
+        self.gp = None
+
+    def throw(self, typ, val=None, tb=None):
+        """coro.throw() while the coroutine is suspended on us: as close()
+        (issue 14 item 17: the goroutine ends), then the exception goes on
+        into the coroutine."""
+        self.close()
+        raise thrown_exception(typ, val, tb)
 
 
 cdef void sleep_cancel(_Sleep s) noexcept:

@@ -37,14 +37,15 @@ def test_go_coroutine_with_args_rejected():
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("n, exc, msg", [
-    (0, ValueError, "gomaxprocs(n) needs 1 <= n <= 4096, got 0"),
-    (-3, ValueError, "gomaxprocs(n) needs 1 <= n <= 4096, got -3"),
+    (-3, ValueError, "gomaxprocs(n) needs 1 <= n <= 4096 (or 0 to query), got -3"),
+    (4097, ValueError, "gomaxprocs(n) needs 1 <= n <= 4096 (or 0 to query), got 4097"),
     ("2", TypeError, "gomaxprocs(n) needs an int, got str"),
     (2.0, TypeError, "gomaxprocs(n) needs an int, got float"),
     (True, TypeError, "gomaxprocs(n) needs an int, got bool"),
 ])
 def test_gomaxprocs_rejects_bad_values(n, exc, msg):
-    """runtime.GOMAXPROCS needs a positive int; the value is unchanged."""
+    """runtime.GOMAXPROCS needs a positive int (0 queries: see
+    test_lifecycle_sched.py); the value is unchanged."""
     before = gocore.gomaxprocs()
     with pytest.raises(exc, match=re.escape(msg)):
         gocore.gomaxprocs(n)

@@ -19,6 +19,8 @@ cdef extern from "gocore_sched.h" nogil:
         gc_m *schedlink
         int32_t in_midle
         int32_t exited
+        int32_t uncounted
+        int32_t goexit
         gc_m *alllink
     ctypedef struct gc_sched:
         gc_mutex lock
@@ -49,6 +51,12 @@ cdef extern from "gocore_sched.h" nogil:
         int64_t nhandoffs
         int64_t nsteals
         int64_t nparks
+    enum:
+        GOEXIT_NONE
+        GOEXIT_CLOSING
+        GOEXIT_IGNORED
+        GOEXIT_ORPHANED
+        GOEXIT_EXITING
     void gc_block_signals()
     void gc_sigchain_begin(int32_t *flag, gc_note *m0note)
     int gc_sigchain_add(int sig)
