@@ -22,6 +22,7 @@ from libc.math cimport isnan
 from gocore._includes.clock cimport nanotime
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
+from gocore._includes.pytype cimport gc_internal_type
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_del_locked, timer_unlock, timer_unlock_cb, dbg_counters,
@@ -124,6 +125,8 @@ def sleep(d):
     cdef _Sleep s = _Sleep.__new__(_Sleep)
     s.ns = duration_ns(d, "sleep()")
     return s
+
+gc_internal_type(_Sleep)        # built by sleep() alone (csrc/gocore_pytype.h)
 
 
 cdef class Timer:

@@ -1,0 +1,52 @@
+/* gocore_pytype.h - internal extension types that only gocore may build.
+ *
+ * uvloop's rule: the awaitables, waiter records and other helper classes
+ * behind the public API refuse construction from Python with TypeError.
+ * An object built by `T()` or `T.__new__(T)` skips the set-up gocore does
+ * when it makes one, and stepping it (`next(op)`) could read unset C fields.
+ *
+ * gc_internal_type(T) runs once at module init, after the module made any
+ * instance it needs by calling the type: it replaces the type's tp_new slot
+ * (reached by `T()`, `T.__new__(T)`, subclasses and unpickling) with one
+ * that raises, and clears tp_vectorcall (Cython >= 3.1 may set it for
+ * `T()`) so that calls fall back to tp_new. gocore itself keeps making
+ * instances with Cython's `T.__new__(T)`, which calls the type's generated
+ * C function directly, never through the slot. Module init is
+ * single-threaded (the import lock), so no caller can see a half-done
+ * update, also on free-threaded builds.
+ */
+#ifndef GOCORE_PYTYPE_H
+#define GOCORE_PYTYPE_H
+
+#include <Python.h>
+
+static PyObject *gc_refuse_new(PyTypeObject *t, PyObject *args, PyObject *kwds) {
+    (void)args; (void)kwds;
+    PyErr_Format(PyExc_TypeError,
+                 "cannot create '%.200s' instances: an internal gocore type, "
+                 "made only by gocore's own calls", t->tp_name);
+    return NULL;
+}
+
+static inline void gc_internal_type(PyObject *type) {
+    PyTypeObject *t = (PyTypeObject *)type;
+    t->tp_new = gc_refuse_new;
+    t->tp_vectorcall = NULL;
+    PyType_Modified(t);
+}
+
+/* An awaitable's tp_dealloc found it never awaited (a forgotten `await`):
+ * warn as CPython does for an un-awaited coroutine. Requires the GIL; the
+ * object being freed is not touched, and the exception being handled (a
+ * dealloc may run while one propagates) is kept. */
+static void gc_warn_unawaited(const char *what) {
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                         "gocore: %s was never awaited (a forgotten `await`?); it did nothing",
+                         what) < 0)
+        PyErr_WriteUnraisable(NULL);      /* warnings turned into errors */
+    PyErr_Restore(et, ev, tb);
+}
+
+#endif

@@ -1,0 +1,6 @@
+# Extern declarations for csrc/gocore_pytype.h: internal types refuse
+# construction from Python (see the header).
+
+cdef extern from "gocore_pytype.h":
+    void gc_internal_type(object t)     # module init only, after its last `T()` call
+    void gc_warn_unawaited(const char *what) noexcept   # from a tp_dealloc (Requires GIL)
