@@ -49,4 +49,21 @@ static void gc_warn_unawaited(const char *what) {
     PyErr_Restore(et, ev, tb);
 }
 
+/* The errors of the awaitables' rules, raised from their C slots: kept out
+ * of line so that the slots' fast paths stay leaf functions. Each sets the
+ * exception and returns NULL. */
+static PyObject *gc_awaited_again(const char *what) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "gocore: %s was already awaited: a gocore awaitable is awaited once, "
+                 "by one goroutine (call it again for another operation)", what);
+    return NULL;
+}
+
+static int gc_parked_elsewhere(const char *what, long long goid) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "gocore: %s is parked in goroutine %lld; only that goroutine resumes it",
+                 what, goid);
+    return -1;
+}
+
 #endif

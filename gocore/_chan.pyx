@@ -32,7 +32,8 @@ from libc.stdlib cimport malloc, free
 
 from gocore._includes.atomic cimport cas_u32, ld_acq_i32, ld_acq_u32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
-from gocore._includes.pytype cimport gc_internal_type, gc_warn_unawaited
+from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
+                                      gc_parked_elsewhere)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -49,7 +50,9 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
+    ctypedef PyObject *(*unaryfunc)(PyObject *)
     ctypedef struct PyAsyncMethods:
+        unaryfunc am_await
         sendfunc am_send
     ctypedef void (*destructor)(PyObject *)
     ctypedef struct PyTypeObject:
@@ -57,6 +60,12 @@ cdef extern from "Python.h":
         destructor tp_dealloc
     void PyErr_SetObject(object t, object v)
     void PyErr_SetNone(object t)
+
+cdef extern from *:
+    """
+    static int gc_raise_current(void) { return -1; }   /* the error is already set */
+    """
+    int raise_current "gc_raise_current" () except -1
 
 cdef object PARK = park_sentinel()
 cdef PyObject *PARK_PTR = <PyObject *>PARK
@@ -254,20 +263,11 @@ def _no_await_error(what, alt):
         f"use `{alt}` inside async goroutines")
 
 
-def _awaited_again(what):
-    return RuntimeError(
-        f"gocore: {what} was already awaited: a gocore awaitable is awaited once, "
-        f"by one goroutine (call it again for another operation)")
-
-
-cdef inline object chanop_name(int mode):
-    if mode == MODE_SEND:
-        return "Chan.send()"
-    if mode == MODE_RECV:
-        return "Chan.recv()"
-    if mode == MODE_RECV_OK:
-        return "Chan.recv_ok()"
-    return "Chan.__anext__()"
+cdef const char *CHANOP_NAMES[4]     # for messages, by mode
+CHANOP_NAMES[MODE_SEND] = b"Chan.send()"
+CHANOP_NAMES[MODE_RECV] = b"Chan.recv()"
+CHANOP_NAMES[MODE_RECV_OK] = b"Chan.recv_ok()"
+CHANOP_NAMES[MODE_RANGE] = b"Chan.__anext__()"
 
 
 @cython.no_gc
@@ -293,8 +293,11 @@ cdef class _ChanOp:
     cdef sudog sg
 
     def __await__(self):
+        # (`await` reaches chanop_am_await; this is the same rule for
+        # explicit op.__await__() calls)
         if self.awaited:
-            raise _awaited_again(chanop_name(self.mode))
+            gc_awaited_again(CHANOP_NAMES[self.mode])
+            raise_current()
         self.awaited = 1
         return self
 
@@ -323,7 +326,8 @@ cdef class _ChanOp:
         if self.state != 0:
             if self.state == 1:
                 return self.resume(out)
-            raise _awaited_again(chanop_name(self.mode))
+            gc_awaited_again(CHANOP_NAMES[self.mode])
+            return -1
         if c.is_nil:
             gp = getg()
             if gp.kind != G_ASYNC:
@@ -344,6 +348,7 @@ cdef class _ChanOp:
         if self.mode == MODE_SEND:
             r = try_send_locked(c, self.value)
             if r == 1:
+                self.value = None
                 self.finished()
                 out[0] = NULL
                 return 0
@@ -376,12 +381,10 @@ cdef class _ChanOp:
 
     cdef int resume(self, PyObject **out) except -1:
         cdef G gp = <G>self.sg.g
-        cdef PyObject *v
         if ld_acq_u32(self.sg.claim) == 0:
             # stepped by hand (next()) while its goroutine is still parked:
             # only that goroutine, once woken, may resume it
-            raise RuntimeError(f"gocore: {chanop_name(self.mode)} is parked in goroutine "
-                               f"{gp.goid}; only that goroutine resumes it")
+            return gc_parked_elsewhere(CHANOP_NAMES[self.mode], gp.goid)
         self.state = 2
         if gp.wake_flags != WAKE_NORMAL:
             self.cancel()
@@ -390,6 +393,7 @@ cdef class _ChanOp:
                 self.suspect = deadlock_suspect(gp)
                 return self.step(out)
         if self.mode == MODE_SEND:
+            self.value = None
             if not self.sg.success:
                 Py_XDECREF(self.sg.elem)
                 self.sg.elem = NULL
@@ -399,18 +403,15 @@ cdef class _ChanOp:
             out[0] = NULL
             return 0
         if self.sg.success:
-            v = self.sg.elem
-            self.sg.elem = NULL
-            return self.finish_recv(v, out)
+            return self.finish_recv(self.sg.elem, out)   # moves it: sg.elem is dead from here
         return self.finish_recv(NULL, out)
 
     cdef inline void finished(self) noexcept:
         """The operation is over (its waiter, if any, is unlinked and holds
-        no value): release the channel and the value now rather than when
-        the object is reused, and offer it to the op cache."""
+        no value; a send has dropped its value): release the channel now
+        rather than when the object is reused, and offer it to the cache."""
         self.state = 2
         self.c = None
-        self.value = None
         if GC_OP_CACHE:
             gc_cache_push(&gc_op_cache, <PyObject *>self)
 
@@ -486,11 +487,17 @@ cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 (<PyTypeObject *>_ChanOp).tp_as_async.am_send = <sendfunc>chanop_am_send
 
 
-cdef const char *CHANOP_NAMES[4]
-CHANOP_NAMES[MODE_SEND] = b"Chan.send()"
-CHANOP_NAMES[MODE_RECV] = b"Chan.recv()"
-CHANOP_NAMES[MODE_RECV_OK] = b"Chan.recv_ok()"
-CHANOP_NAMES[MODE_RANGE] = b"Chan.__anext__()"
+cdef PyObject *chanop_am_await(PyObject *self) noexcept:
+    """am_await slot, reached by every `await op`: __await__'s rule as a
+    leaf function (the error is raised out of line)."""
+    if (<_ChanOp>self).awaited:
+        return gc_awaited_again(CHANOP_NAMES[(<_ChanOp>self).mode])
+    (<_ChanOp>self).awaited = 1
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_ChanOp).tp_as_async.am_await = <unaryfunc>chanop_am_await
+
 
 cdef destructor chanop_cython_dealloc = (<PyTypeObject *>_ChanOp).tp_dealloc
 
@@ -897,7 +904,8 @@ cdef class _Select:
 
     def __await__(self):
         if self.awaited:
-            raise _awaited_again("select()")
+            gc_awaited_again(b"select()")
+            raise_current()
         self.awaited = 1
         return self
 
@@ -917,11 +925,11 @@ cdef class _Select:
         """0: done, *out an owned (index, value); 1: parked (*out = PARK)."""
         if self.state != 0:
             if self.state != 1:
-                raise _awaited_again("select()")
+                gc_awaited_again(b"select()")
+                return -1
             if ld_acq_u32(&self.gp.park_claim) == 0:
                 # stepped by hand while its goroutine is still parked
-                raise RuntimeError(f"gocore: select() is parked in goroutine {self.gp.goid}; "
-                                   "only that goroutine resumes it")
+                return gc_parked_elsewhere(b"select()", self.gp.goid)
             if self.pass3() == 1:
                 self.state = 0
                 self.suspect = deadlock_suspect(self.gp)
@@ -1182,6 +1190,17 @@ cdef int selectop_am_send(PyObject *self, PyObject *arg, PyObject **presult) exc
     return r
 
 (<PyTypeObject *>_Select).tp_as_async.am_send = <sendfunc>selectop_am_send
+
+
+cdef PyObject *selectop_am_await(PyObject *self) noexcept:
+    """am_await slot: __await__'s rule as a leaf function (chanop_am_await)."""
+    if (<_Select>self).awaited:
+        return gc_awaited_again(b"select()")
+    (<_Select>self).awaited = 1
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_Select).tp_as_async.am_await = <unaryfunc>selectop_am_await
 
 
 cdef inline int try_send_locked_sel(_Select s, Chan c, object v) except -1:

@@ -52,7 +52,8 @@ from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u3
                                       cas_i64, ld_acq_i64)
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
 from gocore._includes.clock cimport nanotime
-from gocore._includes.pytype cimport gc_internal_type, gc_warn_unawaited
+from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
+                                      gc_parked_elsewhere)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_SYNC_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -68,7 +69,9 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
+    ctypedef PyObject *(*unaryfunc)(PyObject *)
     ctypedef struct PyAsyncMethods:
+        unaryfunc am_await
         sendfunc am_send
     ctypedef void (*destructor)(PyObject *)
     ctypedef struct PyTypeObject:
@@ -745,6 +748,13 @@ cdef int thread_wait(_SyncBase p, int32_t op, int64_t n) except -1:
 
 # ---------------------------------------------------------------- the awaitable
 
+cdef extern from *:
+    """
+    static int gc_raise_current(void) { return -1; }   /* the error is already set */
+    """
+    int raise_current "gc_raise_current" () except -1
+
+
 cdef const char *SYNCOP_NAMES[6]
 SYNCOP_NAMES[OP_LOCK] = b"Mutex.lock()"
 SYNCOP_NAMES[OP_RLOCK] = b"RWMutex.rlock()"
@@ -772,10 +782,10 @@ cdef class _SyncOp:
     cdef swaiter w
 
     def __await__(self):
+        # (`await` reaches syncop_am_await; the same rule for op.__await__())
         if self.awaited:
-            raise RuntimeError(
-                f"gocore: {SYNCOP_NAMES[self.op].decode()} was already awaited (a sync operation "
-                "is awaited once, by one goroutine: call it again for another)")
+            gc_awaited_again(SYNCOP_NAMES[self.op])
+            raise_current()
         self.awaited = 1
         return self
 
@@ -799,8 +809,7 @@ cdef class _SyncOp:
             gp = <G>self.w.g
             if ld_acq_u32(self.w.claim) == 0:
                 # stepped by hand (next()) while its goroutine is still parked
-                raise RuntimeError(f"gocore: {SYNCOP_NAMES[self.op].decode()} is parked in "
-                                   f"goroutine {gp.goid}; only that goroutine resumes it")
+                return gc_parked_elsewhere(SYNCOP_NAMES[self.op], gp.goid)
             if gp.wake_flags != WAKE_NORMAL:
                 self.state = 2
                 op_cancel(p, self.op, &self.w)
@@ -814,7 +823,8 @@ cdef class _SyncOp:
             else:
                 again = True        # Mutex, normal mode: compete again
         elif self.state != 0:
-            raise RuntimeError("gocore: a sync operation was awaited twice")
+            gc_awaited_again(SYNCOP_NAMES[self.op])
+            return -1
         else:
             if self.op == OP_LOCK and mutex_trylock(<Mutex>p):
                 self.state = 2
@@ -857,6 +867,18 @@ cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
     return 0
 
 (<PyTypeObject *>_SyncOp).tp_as_async.am_send = <sendfunc>syncop_am_send
+
+
+cdef PyObject *syncop_am_await(PyObject *self) noexcept:
+    """am_await slot, reached by every `await op`: __await__'s rule as a
+    leaf function (the error is raised out of line)."""
+    if (<_SyncOp>self).awaited:
+        return gc_awaited_again(SYNCOP_NAMES[(<_SyncOp>self).op])
+    (<_SyncOp>self).awaited = 1
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_SyncOp).tp_as_async.am_await = <unaryfunc>syncop_am_await
 
 
 cdef destructor syncop_cython_dealloc = (<PyTypeObject *>_SyncOp).tp_dealloc
