@@ -49,6 +49,23 @@ static void gc_warn_unawaited(const char *what) {
     PyErr_Restore(et, ev, tb);
 }
 
+/* `await op`: mark op awaited; 1 if this caller is the first. A plain
+ * load and store under the GIL, which serialises am_await; a CAS on
+ * free-threaded builds, where two threads may await one object at once
+ * and exactly one of them may go on to step it. */
+static inline int gc_mark_awaited(int *flag) {
+#ifdef Py_GIL_DISABLED
+    int expected = 0;
+    return __atomic_compare_exchange_n(flag, &expected, 1, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+#else
+    if (*flag)
+        return 0;
+    *flag = 1;
+    return 1;
+#endif
+}
+
 /* The errors of the awaitables' rules, raised from their C slots: kept out
  * of line so that the slots' fast paths stay leaf functions. Each sets the
  * exception and returns NULL. */

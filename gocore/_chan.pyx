@@ -33,7 +33,7 @@ from libc.stdlib cimport malloc, free
 from gocore._includes.atomic cimport cas_u32, ld_acq_i32, ld_acq_u32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
-                                      gc_parked_elsewhere)
+                                      gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -289,16 +289,15 @@ cdef class _ChanOp:
     cdef int mode
     cdef int state          # 0: not started; 1: parked; 2: finished
     cdef bint suspect       # retrying after a deadlock wake-up: waiting again raises
-    cdef bint awaited       # __await__ (or __next__) has run
+    cdef bint awaited       # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it; reset on reuse by the sole owner
     cdef sudog sg
 
     def __await__(self):
         # (`await` reaches chanop_am_await; this is the same rule for
         # explicit op.__await__() calls)
-        if self.awaited:
+        if not gc_mark_awaited(&self.awaited):
             gc_awaited_again(CHANOP_NAMES[self.mode])
             raise_current()
-        self.awaited = 1
         return self
 
     def __iter__(self):
@@ -490,9 +489,8 @@ cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 cdef PyObject *chanop_am_await(PyObject *self) noexcept:
     """am_await slot, reached by every `await op`: __await__'s rule as a
     leaf function (the error is raised out of line)."""
-    if (<_ChanOp>self).awaited:
+    if not gc_mark_awaited(&(<_ChanOp>self).awaited):
         return gc_awaited_again(CHANOP_NAMES[(<_ChanOp>self).mode])
-    (<_ChanOp>self).awaited = 1
     Py_INCREF(<object>self)
     return self
 
@@ -879,7 +877,7 @@ cdef class _Select:
     cdef int32_t nlocks
     cdef int state                # 0 not started; 1 parked; 2 woken (pass3); 3 finished
     cdef bint suspect             # retrying after a deadlock wake-up: waiting again raises
-    cdef bint awaited             # __await__ (or __next__, or blocking_select) has run
+    cdef bint awaited             # as _ChanOp.awaited; blocking_select sets it too
     cdef selcase *cs
     cdef sudog *sgs
     cdef int32_t *order           # poll order (random permutation)
@@ -903,10 +901,9 @@ cdef class _Select:
             gc_warn_unawaited(b"select()")
 
     def __await__(self):
-        if self.awaited:
+        if not gc_mark_awaited(&self.awaited):
             gc_awaited_again(b"select()")
             raise_current()
-        self.awaited = 1
         return self
 
     def __iter__(self):
@@ -1194,9 +1191,8 @@ cdef int selectop_am_send(PyObject *self, PyObject *arg, PyObject **presult) exc
 
 cdef PyObject *selectop_am_await(PyObject *self) noexcept:
     """am_await slot: __await__'s rule as a leaf function (chanop_am_await)."""
-    if (<_Select>self).awaited:
+    if not gc_mark_awaited(&(<_Select>self).awaited):
         return gc_awaited_again(b"select()")
-    (<_Select>self).awaited = 1
     Py_INCREF(<object>self)
     return self
 

@@ -1665,9 +1665,10 @@ cdef void foreign_yield(G gp, object what) noexcept:
         name = _foreign_awaitable(gp.coro, what)
     except Exception:
         name = repr(what)
+    yielded = "" if name == repr(what) else f" (it yielded {what!r} to the scheduler)"
     err = TypeError(
-        f"goroutine {gp.goid} awaited {name}, which is not a gocore awaitable "
-        f"(it yielded {what!r} to the scheduler); gocore goroutines can await only "
+        f"goroutine {gp.goid} awaited {name}, which is not a gocore awaitable"
+        f"{yielded}; gocore goroutines can await only "
         "gocore operations (channels, select, sleep, sync primitives) and other "
         f"coroutines built on them; {_ASYNC_BRIDGE}")
     try:

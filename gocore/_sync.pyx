@@ -53,7 +53,7 @@ from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u3
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
 from gocore._includes.clock cimport nanotime
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
-                                      gc_parked_elsewhere)
+                                      gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_SYNC_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -778,15 +778,14 @@ cdef class _SyncOp:
     cdef int32_t op
     cdef int32_t state          # 0 new; 1 parked; 2 done; 3 closed
     cdef bint suspect           # retrying after a deadlock wake-up: waiting again raises
-    cdef bint awaited           # __await__ (or __next__) has run
+    cdef bint awaited           # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it
     cdef swaiter w
 
     def __await__(self):
         # (`await` reaches syncop_am_await; the same rule for op.__await__())
-        if self.awaited:
+        if not gc_mark_awaited(&self.awaited):
             gc_awaited_again(SYNCOP_NAMES[self.op])
             raise_current()
-        self.awaited = 1
         return self
 
     def __iter__(self):
@@ -872,9 +871,8 @@ cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 cdef PyObject *syncop_am_await(PyObject *self) noexcept:
     """am_await slot, reached by every `await op`: __await__'s rule as a
     leaf function (the error is raised out of line)."""
-    if (<_SyncOp>self).awaited:
+    if not gc_mark_awaited(&(<_SyncOp>self).awaited):
         return gc_awaited_again(SYNCOP_NAMES[(<_SyncOp>self).op])
-    (<_SyncOp>self).awaited = 1
     Py_INCREF(<object>self)
     return self
 

@@ -8,3 +8,4 @@ cdef extern from "gocore_pytype.h":
     void gc_warn_unawaited(const char *what) noexcept   # from a tp_dealloc (Requires GIL)
     PyObject *gc_awaited_again(const char *what) noexcept            # sets RuntimeError, returns NULL
     int gc_parked_elsewhere(const char *what, long long goid) noexcept   # sets RuntimeError, returns -1
+    bint gc_mark_awaited(bint *flag) noexcept nogil         # 1: first await of the object
