@@ -152,6 +152,8 @@ cdef class Timer:
     cdef bint queue(self, int64_t ns, int64_t period) except -1:
         """(Re)queue with a new deadline; return whether it was queued before."""
         cdef bint was
+        if self.t.arg == NULL:      # Timer.__new__(Timer): __init__ never ran
+            raise TypeError("Timer not initialised: make it with Timer(d), after_func() or Ticker(d)")
         # The heap's reference is taken before the timer is queued: once
         # timerlock is released an M may fire it and drop that reference.
         Py_INCREF(self)
@@ -177,6 +179,8 @@ cdef class Timer:
         """Prevent the timer from firing. True if it was pending (stopped
         here), False if it had already fired or been stopped."""
         cdef bint was
+        if self.t.arg == NULL:      # never initialised (its heap_index is not -1): never queued
+            return False
         timer_lock()
         was = timer_del_locked(&self.t)
         timer_unlock()
