@@ -40,13 +40,21 @@ static inline void gc_internal_type(PyObject *type) {
  * object being freed is not touched, and the exception being handled (a
  * dealloc may run while one propagates) is kept. */
 static void gc_warn_unawaited(const char *what) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *saved = PyErr_GetRaisedException();
+#else
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
+#endif
     if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
                          "gocore: %s was never awaited (a forgotten `await`?); it did nothing",
                          what) < 0)
         PyErr_WriteUnraisable(NULL);      /* warnings turned into errors */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(saved);
+#else
     PyErr_Restore(et, ev, tb);
+#endif
 }
 
 /* `await op`: mark op awaited; 1 if this caller is the first. A plain
