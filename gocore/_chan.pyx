@@ -282,7 +282,7 @@ cdef class _ChanOp:
     state. When the operation finishes, `finished()` drops the channel and
     the value (Go clears a sudog before it goes back to its cache) and
     offers the object to the op cache; a finished op stepped again raises.
-    An op dropped without ever being awaited warns in __dealloc__, as an
+    An op dropped without ever being awaited warns when it is freed, as an
     un-awaited coroutine does (chanop_dealloc)."""
     cdef Chan c             # owned until the operation finishes, then None
     cdef object value       # send: owned until it finishes, then None
@@ -522,7 +522,7 @@ cdef extern from *:
      * (gc_cache_pop: the slot's reference passes to the caller). An op
      * still referenced (kept by the caller) is never reused. A popped op
      * belongs to its new operation alone: if that operation is never
-     * awaited, its last reference goes and __dealloc__ warns at once.
+     * awaited, its last reference goes and its tp_dealloc warns at once.
      * Several slots because a ping-pong pair has one op parked while the
      * other runs. GIL builds only: the GIL serialises the cache, and on
      * free-threaded builds a refcount of 1 does not prove that no other
