@@ -533,14 +533,16 @@ cdef extern from *:
     #define GC_OP_CACHE 1
     #endif
     #define GC_OP_SLOTS 4
-    typedef struct { PyObject *slot[GC_OP_SLOTS]; } gc_objcache;
+    /* hole: the slot the last pop emptied, where the next push looks first */
+    typedef struct { PyObject *slot[GC_OP_SLOTS]; unsigned hole; } gc_objcache;
     static gc_objcache gc_op_cache, gc_sel_cache;   /* _ChanOp and _Select objects */
     /* take out a cached object nobody else references (owned), or NULL */
     static inline PyObject *gc_cache_pop(gc_objcache *c) {
-        for (int i = 0; i < GC_OP_SLOTS; i++) {
+        for (unsigned i = 0; i < GC_OP_SLOTS; i++) {
             PyObject *o = c->slot[i];
             if (o != NULL && Py_REFCNT(o) == 1) {
                 c->slot[i] = NULL;
+                c->hole = i;
                 return o;
             }
         }
@@ -548,6 +550,11 @@ cdef extern from *:
     }
     /* offer a finished object (not in the cache): kept if a slot is free */
     static inline void gc_cache_push(gc_objcache *c, PyObject *o) {
+        if (c->slot[c->hole] == NULL) {     /* the usual case: one pop, one push */
+            Py_INCREF(o);
+            c->slot[c->hole] = o;
+            return;
+        }
         for (int i = 0; i < GC_OP_SLOTS; i++) {
             if (c->slot[i] == NULL) {
                 Py_INCREF(o);
