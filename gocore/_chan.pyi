@@ -1,7 +1,7 @@
 # Type stubs for gocore._chan (compiled): channels and select.
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from types import GenericAlias
-from typing import Any, Generic, NoReturn, Self, TypeVar, final
+from typing import Any, Generic, Literal, NoReturn, Self, TypeVar, final
 
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -32,6 +32,7 @@ class Chan(Generic[_T]):
     def blocking_recv(self) -> _T | None: ...
     def blocking_recv_ok(self) -> tuple[_T | None, bool]: ...
     def __len__(self) -> int: ...
+    def __bool__(self) -> Literal[True]: ...  # always: a channel is a reference
     @property
     def cap(self) -> int: ...
     @property

@@ -30,8 +30,10 @@ from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
-from gocore._includes.atomic cimport cas_u32, ld_acq_i32
+from gocore._includes.atomic cimport cas_u32, ld_acq_i32, ld_acq_u32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
+from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
+                                      gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -49,12 +51,22 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
+    ctypedef PyObject *(*unaryfunc)(PyObject *)
     ctypedef struct PyAsyncMethods:
+        unaryfunc am_await
         sendfunc am_send
+    ctypedef void (*destructor)(PyObject *)
     ctypedef struct PyTypeObject:
         PyAsyncMethods *tp_as_async
+        destructor tp_dealloc
     void PyErr_SetObject(object t, object v)
     void PyErr_SetNone(object t)
+
+cdef extern from *:
+    """
+    static int gc_raise_current(void) { return -1; }   /* the error is already set */
+    """
+    int raise_current "gc_raise_current" () except -1
 
 cdef object PARK = park_sentinel()
 cdef PyObject *PARK_PTR = <PyObject *>PARK
@@ -252,19 +264,41 @@ def _no_await_error(what, alt):
         f"use `{alt}` inside async goroutines")
 
 
+cdef const char *CHANOP_NAMES[4]     # for messages, by mode
+CHANOP_NAMES[MODE_SEND] = b"Chan.send()"
+CHANOP_NAMES[MODE_RECV] = b"Chan.recv()"
+CHANOP_NAMES[MODE_RECV_OK] = b"Chan.recv_ok()"
+CHANOP_NAMES[MODE_RANGE] = b"Chan.__anext__()"
+
+
 @cython.no_gc
 @cython.freelist(64)
 cdef class _ChanOp:
     """The awaitable behind `await ch.send(v)`, `ch.recv()`, `ch.recv_ok()`
-    and one step of `async for`; also its own waiter record when it parks."""
-    cdef Chan c
-    cdef object value
+    and one step of `async for`; also its own waiter record when it parks.
+
+    Awaited once, by one goroutine (DESIGN §1, lifecycle rules): __await__
+    marks it, and a second `await` (again, or from another goroutine, also
+    while the first is parked) raises RuntimeError before touching any
+    state. When the operation finishes, `finished()` drops the channel and
+    the value (Go clears a sudog before it goes back to its cache) and
+    offers the object to the op cache; a finished op stepped again raises.
+    An op dropped without ever being awaited warns when it is freed, as an
+    un-awaited coroutine does (chanop_dealloc)."""
+    cdef Chan c             # owned until the operation finishes, then None
+    cdef object value       # send: owned until it finishes, then None
     cdef int mode
-    cdef int state          # 0: not started; 1: parked
+    cdef int state          # 0: not started; 1: parked; 2: finished
     cdef bint suspect       # retrying after a deadlock wake-up: waiting again raises
+    cdef bint awaited       # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it; reset on reuse by the sole owner
     cdef sudog sg
 
     def __await__(self):
+        # (`await` reaches chanop_am_await; this is the same rule for
+        # explicit op.__await__() calls)
+        if not gc_mark_awaited(&self.awaited):
+            gc_awaited_again(CHANOP_NAMES[self.mode])
+            raise_current()
         return self
 
     def __iter__(self):
@@ -272,6 +306,7 @@ cdef class _ChanOp:
 
     def __next__(self):
         cdef PyObject *out = NULL
+        self.awaited = 1        # driven by hand: used, not forgotten
         cdef int r = self.step(&out)
         if r == 1:
             return PARK
@@ -288,12 +323,20 @@ cdef class _ChanOp:
         cdef G gp
         cdef PyObject *v = NULL
         cdef int r
-        if self.state == 1:
-            return self.resume(out)
+        if self.state != 0:
+            if self.state == 1:
+                return self.resume(out)
+            gc_awaited_again(CHANOP_NAMES[self.mode])
+            return -1
         if c.is_nil:
             gp = getg()
             if gp.kind != G_ASYNC:
                 raise RuntimeError("awaiting a channel operation outside a goroutine")
+            if self.suspect:
+                # woken by deadlock detection and nothing changed: a nil
+                # channel blocks forever, so this is the deadlock (not a
+                # park that checkdead would wake again and again)
+                raise DeadlockError("all goroutines are asleep - deadlock!")
             gp.park_claim = 0
             sudog_init(&self.sg, gp, c, 0)
             gopark_async(gp, NULL, NULL,
@@ -306,6 +349,7 @@ cdef class _ChanOp:
             r = try_send_locked(c, self.value)
             if r == 1:
                 self.value = None
+                self.finished()
                 out[0] = NULL
                 return 0
         else:
@@ -337,6 +381,10 @@ cdef class _ChanOp:
 
     cdef int resume(self, PyObject **out) except -1:
         cdef G gp = <G>self.sg.g
+        if ld_acq_u32(self.sg.claim) == 0:
+            # stepped by hand (next()) while its goroutine is still parked:
+            # only that goroutine, once woken, may resume it
+            return gc_parked_elsewhere(CHANOP_NAMES[self.mode], gp.goid)
         self.state = 2
         if gp.wake_flags != WAKE_NORMAL:
             self.cancel()
@@ -349,15 +397,27 @@ cdef class _ChanOp:
             if not self.sg.success:
                 Py_XDECREF(self.sg.elem)
                 self.sg.elem = NULL
+                self.finished()
                 raise ChanClosedError("send on closed channel")
+            self.finished()
             out[0] = NULL
             return 0
         if self.sg.success:
-            return self.finish_recv(self.sg.elem, out)
+            return self.finish_recv(self.sg.elem, out)   # moves it: sg.elem is dead from here
         return self.finish_recv(NULL, out)
+
+    cdef inline void finished(self) noexcept:
+        """The operation is over (its waiter, if any, is unlinked and holds
+        no value; a send has dropped its value): release the channel now
+        rather than when the object is reused, and offer it to the cache."""
+        self.state = 2
+        self.c = None
+        if GC_OP_CACHE:
+            gc_cache_push(&gc_op_cache, <PyObject *>self)
 
     cdef inline int finish_recv(self, PyObject *v, PyObject **out) except -1:
         cdef object res
+        self.finished()
         if self.mode == MODE_RANGE:
             if v == NULL:
                 raise StopAsyncIteration
@@ -386,6 +446,8 @@ cdef class _ChanOp:
             Py_DECREF(<object>self.sg.elem)
             self.sg.elem = NULL
         goroutine_closed_outside(self.sg.g)     # closed from outside: the goroutine ends
+        self.c = None
+        self.value = None
 
     def throw(self, typ, val=None, tb=None):
         """coro.throw() while the coroutine is suspended on us: as close()
@@ -433,39 +495,82 @@ cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 (<PyTypeObject *>_ChanOp).tp_as_async.am_send = <sendfunc>chanop_am_send
 
 
+cdef PyObject *chanop_am_await(PyObject *self) noexcept:
+    """am_await slot, reached by every `await op`: __await__'s rule as a
+    leaf function (the error is raised out of line)."""
+    if not gc_mark_awaited(&(<_ChanOp>self).awaited):
+        return gc_awaited_again(CHANOP_NAMES[(<_ChanOp>self).mode])
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_ChanOp).tp_as_async.am_await = <unaryfunc>chanop_am_await
+
+
+cdef destructor chanop_cython_dealloc = (<PyTypeObject *>_ChanOp).tp_dealloc
+
+cdef void chanop_dealloc(PyObject *o) noexcept:
+    """tp_dealloc: an op still holding its channel and never awaited is a
+    forgotten `await`: warn, then free it as Cython does. A wrapper rather
+    than __dealloc__, which would save and restore the exception state on
+    every free (the common case is two loads and a branch)."""
+    if not (<_ChanOp>o).awaited and (<PyObject *>(<_ChanOp>o).c) != <PyObject *>None:
+        gc_warn_unawaited(CHANOP_NAMES[(<_ChanOp>o).mode])
+    chanop_cython_dealloc(o)
+
+(<PyTypeObject *>_ChanOp).tp_dealloc = <destructor>chanop_dealloc
+
+
 cdef extern from *:
     """
-    /* A few recently handed-out _ChanOps. `await ch.recv()` drops its
-     * awaitable as soon as the await completes, so a later operation finds
-     * a cached one unreferenced (refcount 1: only the cache) and reuses it
-     * instead of allocating. An op still referenced (parked in a coroutine
-     * frame, or kept by the caller) is never reused. Several slots because
-     * a ping-pong pair has one op parked while the other runs. GIL builds
-     * only: the GIL serialises the cache, and on free-threaded builds a
-     * refcount of 1 does not prove that no other thread holds the object. */
+    /* A few finished _ChanOps (and _Selects), for reuse instead of a new
+     * allocation. An op enters the cache when its operation finishes
+     * (gc_cache_push, from finished(): the op has already dropped its
+     * channel, value and cases), while the awaiting frame still holds it;
+     * `await ch.recv()` drops it right after, so a later operation finds it
+     * unreferenced (refcount 1: only the cache) and takes it out
+     * (gc_cache_pop: the slot's reference passes to the caller). An op
+     * still referenced (kept by the caller) is never reused. A popped op
+     * belongs to its new operation alone: if that operation is never
+     * awaited, its last reference goes and its tp_dealloc warns at once.
+     * Several slots because a ping-pong pair has one op parked while the
+     * other runs. GIL builds only: the GIL serialises the cache, and on
+     * free-threaded builds a refcount of 1 does not prove that no other
+     * thread holds the object. */
     #ifdef Py_GIL_DISABLED
     #define GC_OP_CACHE 0
     #else
     #define GC_OP_CACHE 1
     #endif
     #define GC_OP_SLOTS 4
-    typedef struct { PyObject *slot[GC_OP_SLOTS]; unsigned next; } gc_objcache;
+    /* hole: the slot the last pop emptied, where the next push looks first */
+    typedef struct { PyObject *slot[GC_OP_SLOTS]; unsigned hole; } gc_objcache;
     static gc_objcache gc_op_cache, gc_sel_cache;   /* _ChanOp and _Select objects */
-    /* a cached object nobody else references, or NULL */
-    static inline PyObject *gc_cache_get(gc_objcache *c) {
-        for (int i = 0; i < GC_OP_SLOTS; i++) {
+    /* take out a cached object nobody else references (owned), or NULL */
+    static inline PyObject *gc_cache_pop(gc_objcache *c) {
+        for (unsigned i = 0; i < GC_OP_SLOTS; i++) {
             PyObject *o = c->slot[i];
-            if (o != NULL && Py_REFCNT(o) == 1) return o;
+            if (o != NULL && Py_REFCNT(o) == 1) {
+                c->slot[i] = NULL;
+                c->hole = i;
+                return o;
+            }
         }
         return NULL;
     }
-    /* remember a new object (one reference for the cache); returns the evicted one */
-    static inline PyObject *gc_cache_put(gc_objcache *c, PyObject *o) {
-        unsigned i = c->next++ % GC_OP_SLOTS;
-        PyObject *old = c->slot[i];
-        Py_INCREF(o);
-        c->slot[i] = o;
-        return old;
+    /* offer a finished object (not in the cache): kept if a slot is free */
+    static inline void gc_cache_push(gc_objcache *c, PyObject *o) {
+        if (c->slot[c->hole] == NULL) {     /* the usual case: one pop, one push */
+            Py_INCREF(o);
+            c->slot[c->hole] = o;
+            return;
+        }
+        for (int i = 0; i < GC_OP_SLOTS; i++) {
+            if (c->slot[i] == NULL) {
+                Py_INCREF(o);
+                c->slot[i] = o;
+                return;
+            }
+        }
     }
     """
     ctypedef struct gc_objcache:
@@ -473,23 +578,23 @@ cdef extern from *:
     int GC_OP_CACHE
     gc_objcache gc_op_cache
     gc_objcache gc_sel_cache
-    PyObject *gc_cache_get(gc_objcache *c)
-    PyObject *gc_cache_put(gc_objcache *c, PyObject *o)
+    PyObject *gc_cache_pop(gc_objcache *c)
+    void gc_cache_push(gc_objcache *c, PyObject *o)
 
 
 cdef inline _ChanOp new_op(Chan c, int mode, object value):
     cdef _ChanOp op
     cdef PyObject *o = NULL
     if GC_OP_CACHE:
-        o = gc_cache_get(&gc_op_cache)
+        o = gc_cache_pop(&gc_op_cache)
     if o != NULL:
         op = <_ChanOp>o
+        Py_DECREF(op)              # the cache's reference, passed to us: `op` holds one
         op.state = 0
         op.suspect = 0
+        op.awaited = 0
     else:
         op = _ChanOp.__new__(_ChanOp)
-        if GC_OP_CACHE:
-            Py_XDECREF(gc_cache_put(&gc_op_cache, <PyObject *>op))
     op.c = c
     op.mode = mode
     op.value = value
@@ -692,6 +797,11 @@ cdef class Chan:
     def __len__(self):
         return self.qcount
 
+    def __bool__(self):
+        """Always True, as a Go channel is a reference: `done = done or
+        Chan()` must not replace an empty channel (len() is its count)."""
+        return True
+
     @property
     def cap(self):
         return self.dataqsiz
@@ -701,7 +811,7 @@ cdef class Chan:
         return bool(self.closed)
 
     def __aiter__(self):
-        return _ChanRange(self)
+        return _ChanRange.__new__(_ChanRange, self)
 
     def __iter__(self):
         """`for v in ch` from threads and sync goroutines: blocking receives
@@ -728,7 +838,7 @@ cdef class _ChanRange:
     """`async for v in ch`: Go's `for v := range ch`."""
     cdef Chan c
 
-    def __cinit__(self, Chan c):
+    def __cinit__(self, Chan c not None):
         self.c = c
 
     def __aiter__(self):
@@ -775,13 +885,17 @@ cdef struct selcase:
 @cython.freelist(16)
 cdef class _Select:
     """The awaitable behind `await select(...)` (and blocking_select). Its
-    arrays point into inline storage for up to 8 cases (malloc beyond)."""
-    cdef tuple cases              # owns every channel and value the arrays borrow
+    arrays point into inline storage for up to 8 cases (malloc beyond).
+    Awaited once, by one goroutine, and cleared when it finishes, as
+    _ChanOp (see there); `cases` is set only once every case parsed, so a
+    select refused for a malformed case does not warn as never awaited."""
+    cdef tuple cases              # owns every channel and value the arrays borrow; None once finished
     cdef int32_t ncases
     cdef int32_t default_index    # -1 if none
     cdef int32_t nlocks
-    cdef int state
+    cdef int state                # 0 not started; 1 parked; 2 woken (pass3); 3 finished
     cdef bint suspect             # retrying after a deadlock wake-up: waiting again raises
+    cdef bint awaited             # as _ChanOp.awaited; blocking_select sets it too
     cdef selcase *cs
     cdef sudog *sgs
     cdef int32_t *order           # poll order (random permutation)
@@ -801,8 +915,13 @@ cdef class _Select:
         if self.heap != NULL:
             free(self.heap)
             self.heap = NULL
+        if not self.awaited and self.cases is not None:
+            gc_warn_unawaited(b"select()")
 
     def __await__(self):
+        if not gc_mark_awaited(&self.awaited):
+            gc_awaited_again(b"select()")
+            raise_current()
         return self
 
     def __iter__(self):
@@ -810,6 +929,7 @@ cdef class _Select:
 
     def __next__(self):
         cdef PyObject *out = NULL
+        self.awaited = 1        # driven by hand: used, not forgotten
         if self.step(&out) == 1:
             return PARK
         res = <object>out
@@ -818,18 +938,36 @@ cdef class _Select:
 
     cdef int step(self, PyObject **out) except -1:
         """0: done, *out an owned (index, value); 1: parked (*out = PARK)."""
-        if self.state != 0 and self.pass3() == 1:
-            self.state = 0
-            self.suspect = deadlock_suspect(self.gp)
+        if self.state != 0:
+            if self.state != 1:
+                gc_awaited_again(b"select()")
+                return -1
+            if ld_acq_u32(&self.gp.park_claim) == 0:
+                # stepped by hand while its goroutine is still parked
+                return gc_parked_elsewhere(b"select()", self.gp.goid)
+            if self.pass3() == 1:
+                self.state = 0
+                self.suspect = deadlock_suspect(self.gp)
         if self.state == 0:
             if self.pass1(True) == 1:
                 out[0] = PARK_PTR
                 return 1
         res = self.result
         self.result = None
+        self.finished()
         Py_INCREF(res)
         out[0] = <PyObject *>res
         return 0
+
+    cdef inline void finished(self) noexcept:
+        """The select is over (no waiter linked, no value held by its
+        sudogs): drop the cases - and with them every channel and sent
+        value - now, and offer the object to the cache."""
+        self.state = 3
+        self.cases = None
+        self.gp = None
+        if GC_OP_CACHE:
+            gc_cache_push(&gc_sel_cache, <PyObject *>self)
 
     cdef void compute_lockorder(self) noexcept:
         """The distinct non-nil channels by address (insertion sort: selects
@@ -949,7 +1087,12 @@ cdef class _Select:
             gp = getg()
         self.gp = gp
         gp.park_claim = 0
-        for i in range(n):
+        # Enqueue in the random poll order, not case order: a waker takes
+        # the first waiter of a queue, so when several cases wait on one
+        # channel this order decides which fires (Go's lockorder over a
+        # random pollorder; its TestPseudoRandomSend).
+        for k in range(n):
+            i = order[k]
             c = <Chan>self.cs[i].c
             if c.is_nil:
                 self.sgs[i].c = NULL
@@ -1071,6 +1214,16 @@ cdef int selectop_am_send(PyObject *self, PyObject *arg, PyObject **presult) exc
     return r
 
 (<PyTypeObject *>_Select).tp_as_async.am_send = <sendfunc>selectop_am_send
+
+
+cdef PyObject *selectop_am_await(PyObject *self) noexcept:
+    """am_await slot: __await__'s rule as a leaf function (chanop_am_await)."""
+    if not gc_mark_awaited(&(<_Select>self).awaited):
+        return gc_awaited_again(b"select()")
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_Select).tp_as_async.am_await = <unaryfunc>selectop_am_await
 
 
 cdef inline int try_send_locked_sel(_Select s, Chan c, object v) except -1:
@@ -1219,18 +1372,17 @@ cdef _Select build_select(tuple cases):
     cdef char *block
     cdef bint dup
     if GC_OP_CACHE:
-        o = gc_cache_get(&gc_sel_cache)
+        o = gc_cache_pop(&gc_sel_cache)
     if o != NULL:
         s = <_Select>o                 # reuse: a finished select nobody holds
+        Py_DECREF(s)                   # the cache's reference, passed to us: `s` holds one
         if s.heap != NULL:
             free(s.heap)
             s.heap = NULL
         s.suspect = 0
+        s.awaited = 0
     else:
         s = _Select.__new__(_Select)
-        if GC_OP_CACHE:
-            Py_XDECREF(gc_cache_put(&gc_sel_cache, <PyObject *>s))
-    s.cases = cases
     s.ncases = <int32_t>n
     s.default_index = -1
     s.state = 0
@@ -1286,6 +1438,7 @@ cdef _Select build_select(tuple cases):
             continue
         raise TypeError(f"select(): a case is ch.recv, ch.recv_ok, (ch.send, value) or default, got {case!r}")
     s.nlocks = -1                 # lock order computed only if the select must wait
+    s.cases = cases               # last: from here on it owns what the arrays borrow
     return s
 
 
@@ -1308,6 +1461,7 @@ def blocking_select(*cases):
         raise TypeError("blocking_select() needs at least one case")
     check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     s = build_select(cases)
+    s.awaited = 1                 # used here, never awaited
     while True:
         r = s.pass1(False)
         if r == 0:
@@ -1321,5 +1475,11 @@ def blocking_select(*cases):
         s.suspect = deadlock_suspect(s.gp)
     res = s.result
     s.result = None
+    s.finished()
     return res
 
+
+# Internal types: only this module builds them (csrc/gocore_pytype.h).
+gc_internal_type(_ChanOp)
+gc_internal_type(_ChanRange)
+gc_internal_type(_Select)

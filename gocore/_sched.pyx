@@ -43,6 +43,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
 from gocore._includes.runq cimport *
 from gocore._includes.schedc cimport *
 from gocore._includes.timer cimport *
+from gocore._includes.pytype cimport gc_internal_type
 
 import os
 import signal
@@ -115,6 +116,7 @@ cdef class _ParkSentinel:
 
 cdef object PARK = _ParkSentinel()
 cdef PyObject *PARK_PTR = <PyObject *>PARK
+gc_internal_type(_ParkSentinel)     # PARK is the only one (csrc/gocore_pytype.h)
 
 cdef object park_sentinel():
     return PARK
@@ -141,6 +143,8 @@ cdef object _panic_lock = threading.Lock()
 cdef class G:
     def __repr__(self):
         return f"<goroutine {self.goid} {('async', 'sync', 'thread')[self.kind]}>"
+
+gc_internal_type(G)                 # only newg() builds Gs
 
 
 cdef inline void allgs_add(G gp) noexcept:
@@ -1806,13 +1810,53 @@ cdef int raise_current() except -1:
     return raise_current_impl()
 
 
+_ASYNC_BRIDGE = ("to call asyncio code from a goroutine, use gocore.aio.call "
+                 "(the asyncio bridge)")
+# packages of other event loops: the awaitable a goroutine's chain reached
+# in one of them is the one to name (asyncio.sleep(), not its inner yield)
+_FOREIGN_LOOPS = frozenset(("asyncio", "trio", "anyio", "curio", "tornado", "twisted", "uvloop"))
+
+
+def _foreign_awaitable(coro, what):
+    """Name what a goroutine's coroutine awaited when it yielded `what` to
+    the scheduler: walk the await chain (cr_await / gi_yieldfrom) from the
+    goroutine's coroutine; name the outermost awaitable that belongs to
+    another event loop's package, else the innermost one."""
+    name = None
+    o = getattr(coro, "cr_await", None)
+    depth = 0
+    while o is not None and depth < 1000:
+        depth += 1
+        frame = getattr(o, "cr_frame", None) or getattr(o, "gi_frame", None)
+        if frame is not None:       # a suspended coroutine or generator
+            mod = frame.f_globals.get("__name__", "")
+            qual = getattr(o, "__qualname__", frame.f_code.co_name)
+            name = f"{mod}.{qual}()" if mod else f"{qual}()"
+            if mod.partition(".")[0] in _FOREIGN_LOOPS:
+                return name
+        else:
+            name = repr(o)
+        o = getattr(o, "cr_await", None) or getattr(o, "gi_yieldfrom", None)
+    if name is None or (what is not None and name.startswith("<")):
+        return repr(what)           # e.g. an asyncio Future, yielded by its __await__
+    return name
+
+
 cdef void foreign_yield(G gp, object what) noexcept:
     """An ASYNC G awaited something that is not gocore's (an asyncio future,
-    a bare yield): that is a bug in the goroutine: it panics."""
+    a bare yield): that is a bug in the goroutine: it panics. The message
+    names the awaitable (asyncio.sleep(0) yields a bare None) and the way
+    to call asyncio code."""
+    try:
+        name = _foreign_awaitable(gp.coro, what)
+    except Exception:
+        name = repr(what)
+    yielded = "" if name == repr(what) else f" (it yielded {what!r} to the scheduler)"
     err = TypeError(
-        f"goroutine {gp.goid} awaited {what!r}, which is not a gocore awaitable; "
-        "gocore goroutines can await only gocore operations (channels, sleep, "
-        "sync primitives) and other coroutines built on them")
+        f"goroutine {gp.goid} awaited {name}, which is not a gocore awaitable"
+        f"{yielded}; gocore goroutines can await only "
+        "gocore operations (channels, select, sleep, sync primitives) and other "
+        f"coroutines built on them; {_ASYNC_BRIDGE}")
     try:
         gp.coro.close()
     except BaseException:
@@ -1840,6 +1884,13 @@ cdef void record_panic(object exc, G gp) noexcept:
     ends the program - run() re-raises it; without run() the panic hook
     (default: print it and exit with status 2) handles it."""
     global _panic
+    if type(exc) is RuntimeError and str(exc) == "no running event loop":
+        # asyncio code run in a goroutine fails before it yields to us
+        try:
+            exc.add_note(f"(gocore goroutines do not run in an asyncio event loop; "
+                         f"{_ASYNC_BRIDGE})")
+        except Exception:
+            pass
     if gp is not None and not gp.is_main and isinstance(exc, BaseException):
         try:
             exc.add_note(f"(raised in goroutine {gp.goid})")
@@ -2339,7 +2390,9 @@ cdef class _Gosched:
 
 def gosched():
     """Yield the processor (Go's runtime.Gosched): `await gosched()`."""
-    return _Gosched()
+    return _Gosched.__new__(_Gosched)
+
+gc_internal_type(_Gosched)          # only gosched() builds them
 
 
 def num_goroutine():

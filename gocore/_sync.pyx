@@ -52,6 +52,8 @@ from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u3
                                       cas_i64, ld_acq_i64)
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
 from gocore._includes.clock cimport nanotime
+from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
+                                      gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_SYNC_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
@@ -68,10 +70,14 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
+    ctypedef PyObject *(*unaryfunc)(PyObject *)
     ctypedef struct PyAsyncMethods:
+        unaryfunc am_await
         sendfunc am_send
+    ctypedef void (*destructor)(PyObject *)
     ctypedef struct PyTypeObject:
         PyAsyncMethods *tp_as_async
+        destructor tp_dealloc
 
 from gocore._sched import DeadlockError
 
@@ -743,25 +749,51 @@ cdef int thread_wait(_SyncBase p, int32_t op, int64_t n) except -1:
 
 # ---------------------------------------------------------------- the awaitable
 
+cdef extern from *:
+    """
+    static int gc_raise_current(void) { return -1; }   /* the error is already set */
+    """
+    int raise_current "gc_raise_current" () except -1
+
+
+cdef const char *SYNCOP_NAMES[6]
+SYNCOP_NAMES[OP_LOCK] = b"Mutex.lock()"
+SYNCOP_NAMES[OP_RLOCK] = b"RWMutex.rlock()"
+SYNCOP_NAMES[OP_WLOCK] = b"RWMutex.lock()"
+SYNCOP_NAMES[OP_WG_WAIT] = b"WaitGroup.wait()"
+SYNCOP_NAMES[OP_ONCE] = b"Once.do()"
+SYNCOP_NAMES[OP_ACQUIRE] = b"Semaphore.acquire()"
+
+
 @cython.no_gc
 @cython.freelist(64)
 cdef class _SyncOp:
     """The awaitable behind `await m.lock()`, `rw.rlock()`, `rw.lock()`,
     `wg.wait()`, `sem.acquire(k)` and Once's waiters; also its own waiter
-    record when it parks. Owns one reference to its primitive."""
+    record when it parks. Owns one reference to its primitive.
+    Awaited once, by one goroutine (DESIGN §1): a second `await` raises in
+    __await__ before touching any state, a parked op stepped by hand from
+    elsewhere raises in step(), and one dropped without ever being awaited
+    warns (syncop_dealloc)."""
     cdef _SyncBase prim
     cdef int32_t op
     cdef int32_t state          # 0 new; 1 parked; 2 done; 3 closed
     cdef bint suspect           # retrying after a deadlock wake-up: waiting again raises
+    cdef bint awaited           # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it
     cdef swaiter w
 
     def __await__(self):
+        # (`await` reaches syncop_am_await; the same rule for op.__await__())
+        if not gc_mark_awaited(&self.awaited):
+            gc_awaited_again(SYNCOP_NAMES[self.op])
+            raise_current()
         return self
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        self.awaited = 1        # driven by hand: used, not forgotten
         if self.step() == 1:
             return PARK
         raise StopIteration
@@ -775,6 +807,9 @@ cdef class _SyncOp:
         if self.state == 1:
             # woken
             gp = <G>self.w.g
+            if ld_acq_u32(self.w.claim) == 0:
+                # stepped by hand (next()) while its goroutine is still parked
+                return gc_parked_elsewhere(SYNCOP_NAMES[self.op], gp.goid)
             if gp.wake_flags != WAKE_NORMAL:
                 self.state = 2
                 op_cancel(p, self.op, &self.w)
@@ -788,7 +823,8 @@ cdef class _SyncOp:
             else:
                 again = True        # Mutex, normal mode: compete again
         elif self.state != 0:
-            raise RuntimeError("gocore: a sync operation was awaited twice")
+            gc_awaited_again(SYNCOP_NAMES[self.op])
+            return -1
         else:
             if self.op == OP_LOCK and mutex_trylock(<Mutex>p):
                 self.state = 2
@@ -841,6 +877,30 @@ cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) excep
 (<PyTypeObject *>_SyncOp).tp_as_async.am_send = <sendfunc>syncop_am_send
 
 
+cdef PyObject *syncop_am_await(PyObject *self) noexcept:
+    """am_await slot, reached by every `await op`: __await__'s rule as a
+    leaf function (the error is raised out of line)."""
+    if not gc_mark_awaited(&(<_SyncOp>self).awaited):
+        return gc_awaited_again(SYNCOP_NAMES[(<_SyncOp>self).op])
+    Py_INCREF(<object>self)
+    return self
+
+(<PyTypeObject *>_SyncOp).tp_as_async.am_await = <unaryfunc>syncop_am_await
+
+
+cdef destructor syncop_cython_dealloc = (<PyTypeObject *>_SyncOp).tp_dealloc
+
+cdef void syncop_dealloc(PyObject *o) noexcept:
+    """tp_dealloc: an op never awaited nor started is a forgotten `await`:
+    warn, then free it as Cython does (a wrapper: __dealloc__ would save
+    and restore the exception state on every free)."""
+    if not (<_SyncOp>o).awaited and (<_SyncOp>o).state == 0:
+        gc_warn_unawaited(SYNCOP_NAMES[(<_SyncOp>o).op])
+    syncop_cython_dealloc(o)
+
+(<PyTypeObject *>_SyncOp).tp_dealloc = <destructor>syncop_dealloc
+
+
 cdef inline _SyncOp new_op(_SyncBase p, int32_t op, int64_t n):
     cdef _SyncOp o = _SyncOp.__new__(_SyncOp)
     o.prim = p
@@ -866,7 +926,7 @@ cdef int done_am_send(PyObject *self, PyObject *arg, PyObject **presult) noexcep
 
 (<PyTypeObject *>_Done).tp_as_async.am_send = <sendfunc>done_am_send
 
-cdef _Done DONE = _Done()
+cdef _Done DONE = _Done.__new__(_Done)
 
 
 # ---------------------------------------------------------------- public classes
@@ -1019,7 +1079,7 @@ cdef class RWMutex(_SyncBase):
     def rlocker(self):
         """A context manager taking the read lock (Go's RLocker):
         `async with rw.rlocker():` / `with rw.rlocker():`."""
-        return _RLocker(self)
+        return _RLocker.__new__(_RLocker, self)
 
     def __aenter__(self):
         return new_op(self, OP_WLOCK, 0)
@@ -1044,7 +1104,7 @@ cdef class RWMutex(_SyncBase):
 cdef class _RLocker:
     cdef RWMutex rw
 
-    def __cinit__(self, RWMutex rw):
+    def __cinit__(self, RWMutex rw not None):
         self.rw = rw
 
     def __aenter__(self):
@@ -1326,3 +1386,10 @@ cdef class Semaphore(_SyncBase):
 
     def __repr__(self):
         return f"<gocore.Semaphore size={self.size} held={self.cur}>"
+
+
+# Internal types: only this module builds them (csrc/gocore_pytype.h).
+gc_internal_type(_SyncOp)
+gc_internal_type(_Done)
+gc_internal_type(_SyncBase)
+gc_internal_type(_RLocker)

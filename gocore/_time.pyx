@@ -29,6 +29,7 @@ from gocore._includes.clock cimport nanotime
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
+from gocore._includes.pytype cimport gc_internal_type
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
                             goroutine_closed_outside, thrown_exception,
                             runtime_ensure_started, timer_lock, timer_add_locked,
@@ -174,6 +175,8 @@ def sleep(d):
     s.ns = duration_ns(d, "sleep()")
     s.t.heap_index = -1             # not queued (sleep_cancel may look before the claim)
     return s
+
+gc_internal_type(_Sleep)        # built by sleep() alone (csrc/gocore_pytype.h)
 
 
 cdef extern from *:
