@@ -81,8 +81,10 @@ def parse_args(argv):
                     "asyncio, uvloop, gevent, trio, threads and Go, under one compiled client.")
     ap.add_argument("--net", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tests", default="E1,E4", help="E1, E4 or both (default: %(default)s)")
-    ap.add_argument("--servers", default=",".join(SERVERS),
-                    help="comma-separated servers (default: %(default)s)")
+    ap.add_argument("--servers", default=None,
+                    help="comma-separated servers; one named here that cannot run is an error, "
+                         "while the default list skips what is missing (default: "
+                         + ",".join(SERVERS) + ")")
     ap.add_argument("--gomaxprocs", default="1,2",
                     help="gocore columns, one per value (default: %(default)s)")
     ap.add_argument("--reps", type=int, default=None,
@@ -100,6 +102,9 @@ def parse_args(argv):
     ap.add_argument("--trickle-at", help="E4 steps with a trickle (default 10000,max)")
     ap.add_argument("--trickle-rate", type=float, help="E4 trickle requests per second (default 200)")
     ap.add_argument("--trickle-seconds", type=float, help="E4 trickle length (default 3)")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="instead of E1/E4: count each server's system calls per echoed request "
+                         "with strace -c -f (first --sizes and --conns value; default 1 KiB, 10)")
     ap.add_argument("--json", metavar="FILE", help="write every run's result to FILE")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds before one run counts as hung (default: %(default)s)")
@@ -136,7 +141,8 @@ def parse_args(argv):
             ap.error("--steps takes positive integers or 'max'")
     a.trickle_at = [s for s in a.trickle_at if s in a.steps]
     a.tests = [t.strip().upper() for t in a.tests.split(",") if t.strip()]
-    a.servers = [s.strip().lower() for s in a.servers.split(",") if s.strip()]
+    a.servers_named = a.servers is not None
+    a.servers = [s.strip().lower() for s in (a.servers or ",".join(SERVERS)).split(",") if s.strip()]
     bad = [t for t in a.tests if t not in ("E1", "E4")] + [s for s in a.servers if s not in SERVERS]
     if bad:
         ap.error(f"unknown test or server: {', '.join(bad)} (servers: {', '.join(SERVERS)})")
@@ -293,11 +299,71 @@ def run_e1(ctx, col, size, conns, args):
         client_cpu = (ru1.children_user - ru0.children_user) + (ru1.children_system - ru0.children_system)
         res["client_cpu"] = client_cpu / wall       # fraction of one CPU
         res["server_cpu"] = server_cpu / wall
+        # Requests per second of CPU the server got: on a shared machine the
+        # server may not get its whole core, and this is the figure least
+        # moved by that (the CPU share is averaged over the whole client run).
+        res["rps_per_cpu"] = res["rps"] / res["server_cpu"] if res["server_cpu"] else 0.0
         return res
     except subprocess.TimeoutExpired:
         raise RunError(f"client timed out after {args.timeout:.0f} s") from None
     finally:
         srv.stop()
+
+
+# --- system calls per request (strace -c -f) --------------------------------------------
+
+def run_syscalls(ctx, col, size, conns, seconds):
+    """Attach `strace -c -f` to a fresh server (after its start-up), run E1
+    for `seconds` with no warm-up, detach, and return the server's system
+    calls per echoed request.  strace slows the server a lot; the counts per
+    request are still what its code does per message (epoll_wait batches a
+    little differently when slower: with 10 connections, by at most 10)."""
+    srv = Server(ctx, col)
+    out = os.path.join(ctx.workdir, f"strace-{col.label}.txt")
+    try:
+        st = subprocess.Popen([ctx.strace, "-c", "-f", "-q", "-o", out, "-p", str(srv.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.0)  # attached to every thread by now
+        if st.poll() is not None:
+            raise RunError(f"strace failed: {st.stderr.read().decode(errors='replace').strip()}")
+        p = subprocess.run([ctx.client, "e1", HOST, str(srv.port), str(conns), str(size), "0",
+                            str(seconds), "2", "16"], capture_output=True, text=True,
+                           timeout=seconds + 120, preexec_fn=pinner(ctx.client_cpu))
+        st.send_signal(signal.SIGINT)
+        st.wait(60)
+        if p.returncode != 0:
+            raise RunError(f"client: {p.stderr.strip()}")
+        requests = json.loads(p.stdout.strip().splitlines()[-1])["requests"]
+        calls = {}
+        with open(out) as f:
+            for line in f:
+                t = line.split()
+                if len(t) in (5, 6) and t[-1] != "total" and t[3].isdigit():
+                    calls[t[-1]] = (int(t[3]), int(t[4]) if len(t) == 6 else 0)
+        return {"requests": requests, "calls": calls}
+    finally:
+        srv.stop()
+
+
+def syscalls_summary(results):
+    labels = list(results)
+    names = sorted({n for r in results.values() for n in r["calls"]},
+                   key=lambda n: -max(r["calls"].get(n, (0, 0))[0] / max(r["requests"], 1)
+                                      for r in results.values()))
+    head = ["syscall"] + [f"{lb} calls/req" for lb in labels]
+    rows = []
+    for n in names:
+        per = [results[lb]["calls"].get(n, (0, 0)) for lb in labels]
+        if all(c / max(results[lb]["requests"], 1) < 0.001 for lb, (c, _) in zip(labels, per)):
+            continue  # start-up or housekeeping noise
+        rows.append([n] + [f"{c / max(results[lb]['requests'], 1):.3f}"
+                           + (f" ({e / max(results[lb]['requests'], 1):.3f} err)" if e else "")
+                           for lb, (c, e) in zip(labels, per)])
+    rows.append(["total"] + [f"{sum(c for c, _ in results[lb]['calls'].values()) / max(results[lb]['requests'], 1):.3f}"
+                             for lb in labels])
+    rows.append(["requests"] + [fmt_int(results[lb]["requests"]) for lb in labels])
+    return ["System calls per echoed request (strace -c -f attached after start-up; "
+            "rows under 0.001/request left out)", table(head, rows), ""]
 
 
 # --- E4 ---------------------------------------------------------------------------
@@ -546,8 +612,11 @@ def table(head, rows):
 def e1_summary(args, columns, e1):
     """E1 tables: requests/s and p99, one row per (size, conns)."""
     lines = []
-    for metric, title, unit in (("rps", "E1 echo: requests/s (median)", ""),
-                                ("p99_us", "E1 echo: p99 latency in microseconds (median)", "")):
+    for metric, title in (("rps", "E1 echo: requests/s (median)"),
+                          ("p99_us", "E1 echo: p99 latency in microseconds (median)"),
+                          ("server_cpu", "E1 echo: CPU the server got, % of one core (median; "
+                                         "below ~95%: the machine was busy or the server waited)"),
+                          ("rps_per_cpu", "E1 echo: requests per second of server CPU (median)")):
         head = ["size/conns"] + [c.label for c in columns]
         rows = []
         for size in args.sizes:
@@ -559,7 +628,8 @@ def e1_summary(args, columns, e1):
                     if key in e1["failed"]:
                         row.append("FAILED")
                         continue
-                    vals = [r[metric] for r in e1["cells"].get(key, [])]
+                    vals = [r[metric] * (100 if metric == "server_cpu" else 1)
+                            for r in e1["cells"].get(key, [])]
                     row.append(f"{fmt_int(med(vals))}{spread(vals)}" if vals else "-")
                 rows.append(row)
         lines += [title, table(head, rows), ""]
@@ -704,8 +774,17 @@ def main(argv=None):
             print(s, file=sys.stderr)
         if client is None:
             return 2
+        if args.servers_named and skipped:
+            print("a server named in --servers cannot run (above)", file=sys.stderr)
+            return 2
         ctx = Context()
         ctx.client, ctx.go_server = client, go_server
+        ctx.workdir = workdir
+        if args.syscalls:
+            ctx.strace = shutil.which("strace")
+            if not ctx.strace:
+                print("--syscalls needs strace (Debian: apt-get install strace)", file=sys.stderr)
+                return 2
         ctx.server_cpu, ctx.client_cpu, pin_note = choose_cpus()
         columns = []
         for s in args.servers:
@@ -732,6 +811,19 @@ def main(argv=None):
             versions.append(f"go {args.go_version}")
         print("# " + ", ".join(v.replace("-proto", "") for v in versions))
         sys.stdout.flush()
+
+        if args.syscalls:
+            results = {}
+            for c in columns:
+                try:
+                    results[c.label] = run_syscalls(ctx, c, args.sizes[0], args.conns[0],
+                                                    max(args.duration, 3.0))
+                except RunError as e:
+                    print(f"{c.label}: FAILED: {e}", file=sys.stderr)
+            print(f"E1 {args.sizes[0]} B, {args.conns[0]} connections")
+            if results:
+                print("\n".join(syscalls_summary(results)))
+            return 0 if len(results) == len(columns) else 1
 
         raw = []
         e1 = {"cells": {}, "failed": {}} if "E1" in args.tests else None
