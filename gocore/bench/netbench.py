@@ -106,6 +106,9 @@ def parse_args(argv):
                     help="instead of E1/E4: count each server's system calls per echoed request "
                          "with strace -c -f (first --sizes and --conns value; default 1 KiB, 10)")
     ap.add_argument("--json", metavar="FILE", help="write every run's result to FILE")
+    ap.add_argument("--report", metavar="FILE",
+                    help="run nothing: print the tables of an earlier run's --json FILE")
+    ap.add_argument("--markdown", action="store_true", help="with --report: markdown tables")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds before one run counts as hung (default: %(default)s)")
     a = ap.parse_args(argv)
@@ -598,7 +601,14 @@ def spread(values):
     return f" ±{(max(values) - min(values)) / 2 / m * 100:.0f}%" if m else ""
 
 
+MARKDOWN = False  # --markdown: tables as GitHub markdown (for bench/README.md)
+
+
 def table(head, rows):
+    if MARKDOWN:
+        return "\n".join(["| " + " | ".join(map(str, head)) + " |",
+                          "|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|"]
+                         + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     out = ["  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
                      for i, (x, w) in enumerate(zip(head, widths)))]
@@ -715,12 +725,15 @@ def targets_summary(args, e1, e4):
     g = "gocore-1"
     key = lambda label: (label, 1024, 10)
     gv = med([r["rps"] for r in e1["cells"].get(key(g), [])]) if e1 else None
+    gc = med([r["rps_per_cpu"] for r in e1["cells"].get(key(g), [])]) if e1 else None
     for peer, bar in E1_TARGETS:
         pv = med([r["rps"] for r in e1["cells"].get(key(peer), [])]) if e1 else None
+        pc = med([r["rps_per_cpu"] for r in e1["cells"].get(key(peer), [])]) if e1 else None
         if gv and pv:
             ratio = gv / pv
-            lines.append(f"  E1 1 KiB @10 conns vs {peer}: {ratio:.2f}x (bar >= {bar}x): "
-                         f"{'met' if ratio >= bar else 'NOT met'}")
+            lines.append(f"  E1 1 KiB @10 conns vs {peer}: {ratio:.2f}x requests/s (bar >= {bar}x): "
+                         f"{'met' if ratio >= bar else 'NOT met'}; per second of server CPU "
+                         f"{gc / pc:.2f}x: {'met' if gc / pc >= bar else 'NOT met'}")
         else:
             lines.append(f"  E1 1 KiB @10 conns vs {peer}: not measured")
     if e4:
@@ -743,10 +756,73 @@ def targets_summary(args, e1, e4):
     return lines
 
 
+def summary(args, columns, e1, e4):
+    out = []
+    if e1 is not None:
+        out += e1_summary(args, columns, e1)
+    if e4 is not None:
+        out += e4_summary(args, columns, e4)
+    out += targets_summary(args, e1, e4)
+    out.append("")
+    out.append(f"Medians of {args.reps} fresh server process(es) per cell; ±: half the min-max "
+               "range relative to the median.")
+    if e1 is not None:
+        out.append(f"E1: closed loop, {args.warmup:g} s warm-up then {args.duration:g} s counted; "
+                   "every echoed byte checked by the client (echo_client.c).")
+    out.append("gocore-N: gocore with gomaxprocs(N); go: Go's net at GOMAXPROCS=1; "
+               "*-proto: asyncio Protocol servers, *-streams: start_server.")
+    return out
+
+
+def report(path, args):
+    """Print the tables again from a --json file of an earlier run."""
+    with open(path) as f:
+        data = json.load(f)
+    settings = data.get("settings", {})
+    for k, v in settings.items():
+        setattr(args, k, v)
+    args.reps = data["reps"]
+    labels = []
+    e1 = e4 = None
+    sizes, conns = [], []
+    for r in data["runs"]:
+        if r["column"] not in labels:
+            labels.append(r["column"])
+        if r["test"] == "E1":
+            r.setdefault("rps_per_cpu", r["rps"] / r["server_cpu"] if r["server_cpu"] else 0.0)
+            e1 = e1 or {"cells": {}, "failed": {}}
+            e1["cells"].setdefault((r["column"], r["size"], r["conns"]), []).append(r)
+            sizes += [r["size"]] if r["size"] not in sizes else []
+            conns += [r["conns"]] if r["conns"] not in conns else []
+        else:
+            e4 = e4 or {"cells": {}, "failed": {}, "hard": r["fd_hard_limit"]}
+            e4["cells"].setdefault(r["column"], []).append(r)
+            if "trickle_at" not in settings:
+                args.trickle_at = sorted({s["step"] for s in r["steps"] if "trickle_p99_us" in s})
+    args.sizes, args.conns = sorted(sizes), sorted(conns)
+    columns = []
+    for lb in labels:
+        c = Column(lb)
+        if lb.startswith("gocore-"):
+            c = Column("gocore", int(lb.split("-")[1]))
+        columns.append(c)
+    print(f"# from {path}: python {data['python']}, {data['cpu']}, {data['cpus']} CPUs; "
+          + ", ".join(f"{k} {v['version']}" for k, v in data["versions"].items())
+          + (f", go {data['go']}" if data.get("go") else ""))
+    print("\n".join(summary(args, columns, e1, e4)))
+    for k, v in data.get("failed", {}).items():
+        print(f"FAILED {k}: {v.splitlines()[0] if v else ''}")
+    return 0
+
+
 # --- main --------------------------------------------------------------------
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        global MARKDOWN
+        MARKDOWN = args.markdown
+        return report(args.report, args)
     t_start = time.monotonic()
     args.go_version = None
     skipped = []
@@ -875,27 +951,15 @@ def main(argv=None):
                           f"({time.monotonic() - t0:.1f} s)", file=sys.stderr)
 
         print()
-        out = []
-        if e1 is not None:
-            out += e1_summary(args, columns, e1)
-        if e4 is not None:
-            out += e4_summary(args, columns, e4)
-        out += targets_summary(args, e1, e4)
-        out.append("")
-        out.append(f"Medians of {args.reps} fresh server process(es) per cell; ±: half the min-max "
-                   "range relative to the median.")
-        if e1 is not None:
-            out.append(f"E1: closed loop, {args.warmup:g} s warm-up then {args.duration:g} s counted; "
-                       "every echoed byte checked by the client (echo_client.c).")
-        out.append("gocore-N: gocore with gomaxprocs(N); go: Go's net at GOMAXPROCS=1; "
-                   "*-proto: asyncio Protocol servers, *-streams: start_server.")
-        out += skipped
-        print("\n".join(out))
+        print("\n".join(summary(args, columns, e1, e4) + skipped))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"scale": args.scale, "reps": args.reps, "python": platform.python_version(),
                            "cpu": _cpu_name(), "cpus": os.cpu_count(), "versions": info,
                            "go": args.go_version, "runs": raw,
+                           "settings": {k: getattr(args, k) for k in (
+                               "warmup", "duration", "trickle_rate", "trickle_seconds",
+                               "trickle_at", "gomaxprocs")},
                            "failed": {**{f"E1 {k[0]} {k[1]}B/{k[2]}": v for k, v in (e1 or {}).get("failed", {}).items()},
                                       **{f"E4 {k}": v for k, v in (e4 or {}).get("failed", {}).items()}}},
                           f, indent=1)
