@@ -1721,6 +1721,7 @@ cdef void stop_the_world() noexcept:
     cdef gc_m *mp
     st_rel_i32(&sched.stopping, 1)
     sysmon_stop()
+    netpoll_stop_break()     # an M blocked in epoll_wait is on no idle list
     gc_mutex_lock(&sched.lock)
     mp = sched.midle
     while mp != NULL:
