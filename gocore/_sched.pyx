@@ -594,6 +594,12 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
     pp.m = <void *>mp
     pp.status = P_RUNNING
     pown_set(pp, mp, POWN_SCHED)
+    # A P goes busy: sysmon, asleep while every P was idle, must watch it
+    # (not only startm's hand-offs: an M woken by its timer or by the
+    # network poller takes an idle P itself, and its G may then get stuck
+    # in a foreign call with others waiting behind it)
+    if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
+        note_wakeup(&sched.sysmon_note)
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
