@@ -42,13 +42,14 @@ from gocore._includes.atomic cimport *
 from gocore._includes.futex cimport gc_mutex, gc_mutex_lock, gc_mutex_unlock
 from gocore._includes.clock cimport nanotime
 from gocore._includes.timer cimport gc_timer, TK_PYOBJ
+from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.netpoll cimport gc_pollfd, pd_check
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, park_sentinel, check_wake,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_del_locked, timer_unlock, G_ASYNC,
                             np_waitrec, np_open, np_park_async, np_after_park, np_cancel,
                             np_block_thread, np_close, np_release, np_set_deadline,
-                            np_wake_slot, np_deadline_fired)
+                            np_wake_slot, np_deadline_fired, dbg_counters)
 from gocore._sync cimport Mutex
 
 import errno as _errno
@@ -114,6 +115,8 @@ cdef extern from *:
     int EINTR
 
 cdef object PARK = park_sentinel()
+if GOCORE_DEBUG:
+    gc_dbg_ctr = dbg_counters()     # count the heap's _Deadline references in _sched's counters
 cdef PyObject *PARK_PTR = <PyObject *>PARK
 
 cdef int64_t MAX_NS = 9_000_000_000_000_000_000
@@ -220,11 +223,14 @@ cdef int set_deadline(_Fd f, int mode, int64_t when) except -1:
             timer_unlock()
             if drop:
                 Py_DECREF(d)
+                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
             raise MemoryError()
         Py_INCREF(d)                 # the heap's reference
+        gc_dbg_add(GC_DBG_TIMER_REFS, 1)
     timer_unlock()
     if drop:
         Py_DECREF(d)
+        gc_dbg_add(GC_DBG_TIMER_REFS, -1)
     if when != 0 and when <= now:
         np_wake_slot(f.pd, mode)     # a passed deadline unblocks the waiter (Go's idiom)
     return 0
@@ -238,6 +244,7 @@ cdef void disarm(_Deadline d) noexcept:
     timer_unlock()
     if drop:
         Py_DECREF(d)
+        gc_dbg_add(GC_DBG_TIMER_REFS, -1)
 
 
 # ---------------------------------------------------------------- _Fd
