@@ -9,15 +9,17 @@
 #   the _Fd) -> [check closing/deadline -> syscall -> EAGAIN: park on the
 #   descriptor's slot] -> leave -> unlock.
 #
-# _Fd lifetime (Go's fdMutex reference count), atomics on the object:
-#   refs    1 for the owner (dropped by close()) + 1 per operation inside
-#           (holding it across its syscalls and parks);
-#   closed  0 -> 1 once by close(), which also marks the poll descriptor
-#           closing (waking both of its waiters at once: they fail with
-#           ErrClosed) and disarms the deadline timers.
-#   The reference that brings refs to 0 (always after closed) releases the
-#   fd: out of epoll, the socket closed, the descriptor recycled. So the fd
-#   number is never released while a call is inside a system call on it.
+# _Fd lifetime (Go's fdMutex reference count): one atomic word, `state`,
+#   bit 0   closed: set once by close(), which also marks the poll
+#           descriptor closing (waking both of its waiters at once: they
+#           fail with ErrClosed) and disarms the deadline timers;
+#   bits 1+ references, 2 per holder: the owner's (dropped by close()) and
+#           one per operation inside (held across its syscalls and parks).
+#   enter() adds a reference by CAS only while closed is clear, so no
+#   operation can enter once close() began. The reference whose drop
+#   leaves state == 1 (closed, none held) releases the fd: out of epoll,
+#   the socket closed, the descriptor recycled. So the fd number is never
+#   released while a call is inside a system call on it.
 # Readers (writers) waiting for the direction's Mutex when close() comes
 # get it in turn and fail at once (enter sees closed).
 #
@@ -40,13 +42,14 @@ from gocore._includes.atomic cimport *
 from gocore._includes.futex cimport gc_mutex, gc_mutex_lock, gc_mutex_unlock
 from gocore._includes.clock cimport nanotime
 from gocore._includes.timer cimport gc_timer, TK_PYOBJ
+from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.netpoll cimport gc_pollfd, pd_check
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, park_sentinel, check_wake,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_del_locked, timer_unlock, G_ASYNC,
                             np_waitrec, np_open, np_park_async, np_after_park, np_cancel,
                             np_block_thread, np_close, np_release, np_set_deadline,
-                            np_wake_slot, np_deadline_fired)
+                            np_wake_slot, np_deadline_fired, dbg_counters)
 from gocore._sync cimport Mutex
 
 import errno as _errno
@@ -112,6 +115,8 @@ cdef extern from *:
     int EINTR
 
 cdef object PARK = park_sentinel()
+if GOCORE_DEBUG:
+    gc_dbg_ctr = dbg_counters()     # count the heap's _Deadline references in _sched's counters
 cdef PyObject *PARK_PTR = <PyObject *>PARK
 
 cdef int64_t MAX_NS = 9_000_000_000_000_000_000
@@ -218,11 +223,14 @@ cdef int set_deadline(_Fd f, int mode, int64_t when) except -1:
             timer_unlock()
             if drop:
                 Py_DECREF(d)
+                gc_dbg_add(GC_DBG_TIMER_REFS, -1)
             raise MemoryError()
         Py_INCREF(d)                 # the heap's reference
+        gc_dbg_add(GC_DBG_TIMER_REFS, 1)
     timer_unlock()
     if drop:
         Py_DECREF(d)
+        gc_dbg_add(GC_DBG_TIMER_REFS, -1)
     if when != 0 and when <= now:
         np_wake_slot(f.pd, mode)     # a passed deadline unblocks the waiter (Go's idiom)
     return 0
@@ -236,6 +244,7 @@ cdef void disarm(_Deadline d) noexcept:
     timer_unlock()
     if drop:
         Py_DECREF(d)
+        gc_dbg_add(GC_DBG_TIMER_REFS, -1)
 
 
 # ---------------------------------------------------------------- _Fd
@@ -247,8 +256,7 @@ cdef class _Fd:
     cdef object sock            # the _socket.socket owning fd; closed by release
     cdef Mutex rmu, wmu         # serialise readers / writers (Go's fdMutex)
     cdef _Deadline rdl, wdl     # created on first use (Requires GIL)
-    cdef int32_t refs           # atomic: see the module comment
-    cdef int32_t closed         # atomic: 0 -> 1 once
+    cdef int32_t state          # atomic: closed bit | 2 * references (module comment)
     cdef readonly int family
 
     cdef int init_fd(self, object sock) except -1:
@@ -258,18 +266,23 @@ cdef class _Fd:
         self.rmu = Mutex()
         self.wmu = Mutex()
         self.pd = np_open(self.fd_)
-        self.refs = 1
+        self.state = 2               # the owner's reference
         return 0
+
+    cdef inline bint closed(self) noexcept:
+        return ld_acq_i32(&self.state) & 1
 
     cdef inline int enter(self) except -1:
-        fetch_add_i32(&self.refs, 1)
-        if ld_acq_i32(&self.closed):
-            self.leave()
-            raise _err_closed()
-        return 0
+        cdef int32_t old
+        while True:
+            old = ld_acq_i32(&self.state)
+            if old & 1:
+                raise _err_closed()
+            if cas_i32(&self.state, old, old + 2):
+                return 0
 
     cdef inline void leave(self) noexcept:
-        if fetch_add_i32(&self.refs, -1) == 1:
+        if fetch_add_i32(&self.state, -2) == 3:
             self.release()
 
     cdef void release(self) noexcept:
@@ -284,8 +297,13 @@ cdef class _Fd:
         """Close: wake every goroutine blocked on it with ErrClosed; the fd
         is released once no call is inside a system call on it. Closing
         twice is silent."""
-        if not cas_i32(&self.closed, 0, 1):
-            return
+        cdef int32_t old
+        while True:
+            old = ld_acq_i32(&self.state)
+            if old & 1:
+                return
+            if cas_i32(&self.state, old, old | 1):
+                break
         np_close(self.pd)
         disarm(self.rdl)
         disarm(self.wdl)
@@ -297,7 +315,7 @@ cdef class _Fd:
 
     def fileno(self):
         """The socket's fd (ErrClosed after close)."""
-        if ld_acq_i32(&self.closed):
+        if self.closed():
             raise _err_closed()
         return self.fd_
 
@@ -306,13 +324,13 @@ cdef class _Fd:
         None for none. A passed deadline fails waiting and later calls
         with DeadlineExceeded until it is moved."""
         cdef int64_t ns = deadline_ns(t, "set_deadline(t)")
-        if ld_acq_i32(&self.closed):
+        if self.closed():
             raise _err_closed()
         set_deadline(self, c'r', ns)
         set_deadline(self, c'w', ns)
 
     def __dealloc__(self):
-        if self.pd != NULL and ld_acq_i32(&self.closed) == 0:
+        if self.pd != NULL and not self.closed():
             # dropped without close(): no operation can be inside (each
             # holds a reference to us), so release the fd now
             np_close(self.pd)
@@ -756,13 +774,13 @@ cdef class Conn(_Fd):
 
     def set_read_deadline(self, t):
         cdef int64_t ns = deadline_ns(t, "set_read_deadline(t)")
-        if ld_acq_i32(&self.closed):
+        if self.closed():
             raise _err_closed()
         set_deadline(self, c'r', ns)
 
     def set_write_deadline(self, t):
         cdef int64_t ns = deadline_ns(t, "set_write_deadline(t)")
-        if ld_acq_i32(&self.closed):
+        if self.closed():
             raise _err_closed()
         set_deadline(self, c'w', ns)
 
@@ -804,7 +822,7 @@ cdef class Conn(_Fd):
         return False
 
     def __repr__(self):
-        state = "closed" if ld_acq_i32(&self.closed) else f"fd={self.fd_}"
+        state = "closed" if self.closed() else f"fd={self.fd_}"
         return f"<gocore.net.Conn {self.network} {state}>"
 
 
@@ -880,7 +898,7 @@ cdef class Listener(_Fd):
         return False
 
     def __repr__(self):
-        state = "closed" if ld_acq_i32(&self.closed) else f"fd={self.fd_}"
+        state = "closed" if self.closed() else f"fd={self.fd_}"
         return f"<gocore.net.Listener {self.network} {self.addr!r} {state}>"
 
 

@@ -202,6 +202,13 @@ cdef inline bint netpoll_waiters() noexcept nogil:
     return ld_acq_i32(&gc_np.nwait) > 0
 
 
+cdef inline void netpoll_stop_break() noexcept nogil:
+    """stop_the_world: `stopping` is set; break a blocking poller (it
+    checks `stopping` after announcing itself, so one side sees the other)."""
+    fence_seq_cst()
+    netpoll_break()
+
+
 cdef void netpoll_quiesce() noexcept nogil:
     """teardown, once `stopping` is set: break a blocking poller, then wait
     for any poll in progress (sysmon's) to finish, so that nothing readies

@@ -594,6 +594,12 @@ cdef inline void acquirep(gc_m *mp, gc_p *pp) noexcept nogil:
     pp.m = <void *>mp
     pp.status = P_RUNNING
     pown_set(pp, mp, POWN_SCHED)
+    # A P goes busy: sysmon, asleep while every P was idle, must watch it
+    # (not only startm's hand-offs: an M woken by its timer or by the
+    # network poller takes an idle P itself, and its G may then get stuck
+    # in a foreign call with others waiting behind it)
+    if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
+        note_wakeup(&sched.sysmon_note)
 
 cdef inline void mput(gc_m *mp) noexcept nogil:
     """Caller holds sched.lock."""
@@ -1721,6 +1727,7 @@ cdef void stop_the_world() noexcept:
     cdef gc_m *mp
     st_rel_i32(&sched.stopping, 1)
     sysmon_stop()
+    netpoll_stop_break()     # an M blocked in epoll_wait is on no idle list
     gc_mutex_lock(&sched.lock)
     mp = sched.midle
     while mp != NULL:
