@@ -28,6 +28,7 @@ bytes per connection differ from Go's (bench/README.md has both).
 Linux only (/proc, 127.0.0.x loopback addresses, epoll).
 """
 import argparse
+import errno
 import gc
 import math
 import os
@@ -184,12 +185,17 @@ def client(port: int, count: int, src: str) -> None:
             s.setsockopt(socket.IPPROTO_IP, 24, 1)   # IP_BIND_ADDRESS_NO_PORT
             s.bind((src, 0))
             s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
+            err = s.connect_ex(("127.0.0.1", port))
+            if err not in (0, errno.EINPROGRESS):
+                raise OSError(err, os.strerror(err))
             sel.register(s, selectors.EVENT_WRITE, 0)
             conns.append(s)
             opened += 1
             pending += 1
-        for key, ev in sel.select(timeout=30):
+        events = sel.select(timeout=30)
+        if not events:
+            raise TimeoutError(f"no progress for 30 s with {pending} connections opening")
+        for key, ev in events:
             s, got = key.fileobj, key.data
             if ev & selectors.EVENT_WRITE:
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
