@@ -431,6 +431,13 @@ def test_bad_input():
         net.blocking_dial("tcp", "nope")
     with pytest.raises(TypeError):
         net.blocking_dial("tcp", "127.0.0.1:1", timeout="1")
+    # dial checks its input at the call, before anything is awaited
+    with pytest.raises(ValueError):
+        net.dial("tcpx", "127.0.0.1:1")
+    with pytest.raises(ValueError):
+        net.dial("tcp", "::1:80")
+    with pytest.raises(TypeError):
+        net.dial("tcp", "127.0.0.1:1", timeout=[1])
 
     async def body(s, c):
         with pytest.raises(ValueError):
