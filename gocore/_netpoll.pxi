@@ -423,6 +423,35 @@ cdef extern from *:
 gc_np_install_sigbreak()
 
 
+def _netpoll_late_event_check(int fd_a, int fd_b):
+    """Tests: an event tagged for a freed descriptor is dropped even when
+    the descriptor was reused for another fd at once (type-stable memory,
+    LIFO free list); an event with the current tag is delivered. Returns
+    (reused, slot after the stale event, slot after a current one)."""
+    cdef void *gs[2]
+    cdef gc_pollfd *a = pd_alloc(fd_a)
+    cdef gc_pollfd *b
+    cdef uint64_t old_tag
+    cdef uintptr_t after_stale, after_fresh
+    if a == NULL:
+        raise MemoryError()
+    old_tag = pd_tag(a)
+    pd_free(a)
+    b = pd_alloc(fd_b)
+    if b == NULL:
+        raise MemoryError()
+    netpoll_dispatch(old_tag, EPOLLIN_, gs, 0)
+    after_stale = b.rg
+    netpoll_dispatch(pd_tag(b), EPOLLIN_, gs, 0)
+    after_fresh = b.rg
+    pd_free(b)
+    return (a == b, after_stale, after_fresh)
+
+
+cdef extern from "sys/epoll.h":
+    uint32_t EPOLLIN_ "EPOLLIN"
+
+
 def _netpoll_after_fork_child():
     netpoll_after_fork_child()
 
