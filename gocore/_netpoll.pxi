@@ -273,6 +273,7 @@ cdef int np_park_async(G gp, gc_pollfd *pd, int mode, np_waitrec *rec, object op
     if r < 0:
         gc_throw(b"netpoll: two waiters on one slot (reads or writes not serialised)")
     fetch_add_i32(&gc_np.nwait, 1)
+    fence_seq_cst()      # WAIT stored before we look at closing/deadline; the closer stores, fences, looks at the slot
     if pd_check(pd, mode) != 0:      # close or a deadline came before WAIT was visible
         pd_unwait(pd, mode)
         fetch_add_i32(&gc_np.nwait, -1)
@@ -321,6 +322,7 @@ cdef int np_block_thread(G gp, gc_pollfd *pd, int mode, object what) except -1:
     if r < 0:
         gc_throw(b"netpoll: two waiters on one slot (reads or writes not serialised)")
     fetch_add_i32(&gc_np.nwait, 1)
+    fence_seq_cst()      # as in np_park_async
     if pd_check(pd, mode) != 0:
         pd_unwait(pd, mode)
         fetch_add_i32(&gc_np.nwait, -1)
@@ -342,7 +344,11 @@ cdef int np_block_thread(G gp, gc_pollfd *pd, int mode, object what) except -1:
 
 cdef void np_wake_slot(gc_pollfd *pd, int mode) noexcept:
     """Requires GIL (an M with a P, or any thread): unblock pd's waiter in
-    mode without readiness (close, deadline): it wakes and re-checks."""
+    mode without readiness (close, deadline): it wakes and re-checks.
+    The caller has stored what the waiter will find (closing, a passed
+    deadline); the fence orders that store before our look at the slot
+    (Dekker with the waiter's WAIT-then-check, see np_park_async)."""
+    fence_seq_cst()
     cdef void *g = pd_unblock(pd, mode, 0)
     if g != NULL and cas_u32(&(<G>g).park_claim, 0, 1):
         goready(<G>g)
