@@ -101,7 +101,7 @@ static inline gc_pollfd *pd_by_index(uint32_t index) {
     return &gc_pd_chunks[c][index % GC_PD_CHUNK];
 }
 
-/* A fresh descriptor for fd (refs = 1, the owner's), or NULL (ENOMEM). */
+/* A fresh descriptor for fd, or NULL (ENOMEM). */
 static inline gc_pollfd *pd_alloc(int fd) {
     gc_pollfd *pd;
     gc_mutex_lock(&gc_pd_cachelock);
@@ -155,6 +155,11 @@ static inline void pd_free(gc_pollfd *pd) {
     gc_pd_free = pd;
     gc_mutex_unlock(&gc_pd_cachelock);
     add_rlx_i64(&gc_pd_inuse, -1);
+}
+
+/* The tag epoll carries for pd: its current seq and its index. */
+static inline uint64_t pd_tag(gc_pollfd *pd) {
+    return ((uint64_t)__atomic_load_n(&pd->seq, __ATOMIC_ACQUIRE) << 32) | pd->index;
 }
 
 static inline uintptr_t *pd_slot(gc_pollfd *pd, int mode) {
@@ -270,7 +275,7 @@ static inline int pd_register(gc_pollfd *pd) {
     struct epoll_event e;
     memset(&e, 0, sizeof e);
     e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    e.data.u64 = ((uint64_t)__atomic_load_n(&pd->seq, __ATOMIC_ACQUIRE) << 32) | pd->index;
+    e.data.u64 = pd_tag(pd);
     if (epoll_ctl(ld_acq_i32(&gc_np.epfd), EPOLL_CTL_ADD, pd->fd, &e) < 0 && errno != EEXIST)
         return -1;
     st_rel_i32(&pd->epgen, gen);
@@ -297,6 +302,25 @@ static inline void netpoll_break(void) {
     }
 }
 
+/* One event for the descriptor tagged `tag` (seq << 32 | index): unblock
+ * the slots it reports, appending the Gs won to gs[ng...]; returns the new
+ * count. A tag whose seq no longer matches (the descriptor was freed since,
+ * maybe reused for another fd) is a late event: dropped. */
+static inline int netpoll_dispatch(uint64_t tag, uint32_t ev, void **gs, int ng) {
+    gc_pollfd *pd = pd_by_index((uint32_t)tag);
+    if (pd == NULL || __atomic_load_n(&pd->seq, __ATOMIC_ACQUIRE) != (uint32_t)(tag >> 32))
+        return ng;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        void *g = pd_unblock(pd, 'r', 1);
+        if (g) gs[ng++] = g;
+    }
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        void *g = pd_unblock(pd, 'w', 1);
+        if (g) gs[ng++] = g;
+    }
+    return ng;
+}
+
 /* One epoll_wait (timeout_ms: 0 polls, -1 blocks) and the unblocking of
  * every slot it reports. The Gs won are stored in gs (room for 2*maxev).
  * Caller holds gc_np.pollmu. Returns the number of Gs (0 on EINTR). */
@@ -316,17 +340,7 @@ static inline int netpoll_wait(int timeout_ms, void **gs) {
             st_rel_u32(&gc_np.wakesig, 0);
             continue;
         }
-        gc_pollfd *pd = pd_by_index((uint32_t)tag);
-        if (pd == NULL || __atomic_load_n(&pd->seq, __ATOMIC_ACQUIRE) != (uint32_t)(tag >> 32))
-            continue;            /* closed (and perhaps reused) since: a late event */
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            void *g = pd_unblock(pd, 'r', 1);
-            if (g) gs[ng++] = g;
-        }
-        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-            void *g = pd_unblock(pd, 'w', 1);
-            if (g) gs[ng++] = g;
-        }
+        ng = netpoll_dispatch(tag, ev, gs, ng);
     }
     add_rlx_i64(&gc_np.nready, ng);
     return ng;

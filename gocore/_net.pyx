@@ -700,8 +700,10 @@ cdef class Conn(_Fd):
     `write`, `close`, `close_write`, deadlines, addresses; blocking_* twins
     for plain threads and sync goroutines. A reader and a writer may run in
     parallel; concurrent reads (writes) are serialised."""
-    cdef object _laddr
-    cdef object _raddr
+    # addresses, computed on first use and published by CAS (any thread may
+    # ask first); each owns one reference once published, dropped at dealloc
+    cdef PyObject *laddr_p
+    cdef PyObject *raddr_p
     cdef readonly str network
 
     def __init__(self):
@@ -787,15 +789,32 @@ cdef class Conn(_Fd):
     @property
     def local_addr(self):
         """The local address: (host, port, ...) for IP networks, a path for unix."""
-        if self._laddr is None:
-            self._laddr = self._addr(0)
-        return self._laddr
+        return self._cached_addr(&self.laddr_p, 0)
 
     @property
     def remote_addr(self):
-        if self._raddr is None:
-            self._raddr = self._addr(1)
-        return self._raddr
+        return self._cached_addr(&self.raddr_p, 1)
+
+    cdef object _cached_addr(self, PyObject **slot, bint peer):
+        cdef PyObject *p = <PyObject *>ld_acq_ptr(<void **>slot)
+        if p != NULL:
+            return <object>p
+        a = self._addr(peer)
+        Py_INCREF(a)
+        if not cas_ptr(<void **>slot, NULL, <void *>a):
+            Py_DECREF(a)             # another thread published first
+            return <object>ld_acq_ptr(<void **>slot)
+        return a
+
+    def __dealloc__(self):
+        cdef PyObject *p = self.laddr_p
+        if p != NULL:
+            self.laddr_p = NULL
+            Py_DECREF(<object>p)
+        p = self.raddr_p
+        if p != NULL:
+            self.raddr_p = NULL
+            Py_DECREF(<object>p)
 
     cdef object _addr(self, bint peer):
         self.enter()
@@ -830,7 +849,9 @@ cdef Conn new_conn(object sock, str network, object raddr):
     cdef Conn c = Conn.__new__(Conn)
     c.network = network
     c.init_fd(sock)
-    c._raddr = raddr
+    if raddr is not None:
+        Py_INCREF(raddr)
+        c.raddr_p = <PyObject *>raddr
     return c
 
 

@@ -21,6 +21,8 @@ import _socket
 import os
 import socket as _pysocket
 import time as _time
+from collections.abc import Coroutine
+from typing import Any, Union
 
 from gocore._net import Conn, DeadlineExceeded, ErrClosed, Listener
 from gocore._net import _conn_from_socket, _listener_from_socket
@@ -28,11 +30,13 @@ from gocore._net import _conn_from_socket, _listener_from_socket
 __all__ = ["listen", "dial", "blocking_dial", "Conn", "Listener", "ErrClosed",
            "DeadlineExceeded"]
 
+Address = Union[str, "tuple[Any, ...]", "os.PathLike[str]"]
+
 _STREAM_NETWORKS = ("tcp", "tcp4", "tcp6", "unix")
 _SOCK_FLAGS = _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC
 
 
-def _check_network(network, what):
+def _check_network(network: object, what: str) -> None:
     if not isinstance(network, str):
         raise TypeError(f"{what}: network must be a str, got {type(network).__name__}")
     if network not in _STREAM_NETWORKS:
@@ -40,7 +44,7 @@ def _check_network(network, what):
                          + ", ".join(_STREAM_NETWORKS) + ")")
 
 
-def _split_host_port(address, what):
+def _split_host_port(address: object, what: str) -> tuple[str, int]:
     """Go's net.SplitHostPort, plus (host, port) tuples. -> (host, port)."""
     if isinstance(address, tuple):
         if len(address) < 2:
@@ -79,12 +83,13 @@ def _split_host_port(address, what):
     return host, port
 
 
-def _family_ok(network, fam):
+def _family_ok(network: str, fam: int) -> bool:
     return (network == "tcp" or (network == "tcp4" and fam == _socket.AF_INET)
             or (network == "tcp6" and fam == _socket.AF_INET6))
 
 
-def _resolve(network, host, port, what, passive):
+def _resolve(network: str, host: str, port: int, what: str,
+             passive: bool) -> list[tuple[int, Any]]:
     """[(family, sockaddr)] to try in turn."""
     if host == "":
         if passive:
@@ -111,16 +116,17 @@ def _resolve(network, host, port, what, passive):
         return [(fam, (host, port))]
     fam = {"tcp4": _socket.AF_INET, "tcp6": _socket.AF_INET6}.get(network, _socket.AF_UNSPEC)
     infos = _socket.getaddrinfo(host, port, fam, _socket.SOCK_STREAM)
-    out = []
+    found: list[tuple[int, Any]] = []
     for f, _t, _p, _c, sa in infos:
-        if (f, sa) not in out and _family_ok(network, f):
-            out.append((f, sa))
-    if not out:
+        if (f, sa) not in found and _family_ok(network, f):
+            found.append((f, sa))
+    if not found:
         raise OSError(f"{what}: no suitable address for {host!r}")
-    return out
+    return found
 
 
-def listen(network, address, *, backlog=None, reuse_port=False):
+def listen(network: str, address: Address, *, backlog: int | None = None,
+           reuse_port: bool = False) -> Listener:
     """A Listener bound and listening now. TCP listeners set SO_REUSEADDR;
     reuse_port=True sets SO_REUSEPORT. backlog defaults to SOMAXCONN."""
     _check_network(network, "listen()")
@@ -160,7 +166,7 @@ def listen(network, address, *, backlog=None, reuse_port=False):
     return _listener_from_socket(s, network)
 
 
-def _targets(network, address, what):
+def _targets(network: str, address: object, what: str) -> list[tuple[int, Any]]:
     _check_network(network, what)
     if network == "unix":
         if not isinstance(address, (str, bytes, os.PathLike)):
@@ -170,7 +176,7 @@ def _targets(network, address, what):
     return _resolve(network, host, port, what, False)
 
 
-def _check_timeout(timeout, what):
+def _check_timeout(timeout: object, what: str) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -181,7 +187,7 @@ def _check_timeout(timeout, what):
     return _time.monotonic() + timeout
 
 
-def _start_connect(fam, sa, network):
+def _start_connect(fam: int, sa: Any, network: str) -> tuple[Conn, int]:
     s = _socket.socket(fam, _socket.SOCK_STREAM | _SOCK_FLAGS)
     try:
         if fam != _socket.AF_UNIX:
@@ -197,19 +203,26 @@ def _start_connect(fam, sa, network):
 _PENDING = (0, getattr(os, "EINPROGRESS", 115), getattr(os, "EAGAIN", 11))
 
 
-async def dial(network, address, *, timeout=None, ctx=None):
-    """Connect; each resolved address is tried in turn until one connects.
-    timeout (seconds) bounds the whole dial (TimeoutError); a cancelled ctx
-    aborts it with ctx.err()."""
-    import errno as _errno
+def dial(network: str, address: Address, *, timeout: float | None = None,
+         ctx: Any = None) -> Coroutine[Any, Any, Conn]:
+    """`await net.dial(network, address)`: connect; each resolved address
+    is tried in turn until one connects. timeout (seconds) bounds the whole
+    dial (TimeoutError); a cancelled ctx aborts it with ctx.err(). Bad
+    input raises here, at the call."""
     targets = _targets(network, address, "dial()")
     deadline = _check_timeout(timeout, "dial()")
+    return _dial(network, address, targets, deadline, ctx)
+
+
+async def _dial(network: str, address: Address, targets: list[tuple[int, Any]],
+                deadline: float | None, ctx: Any) -> Conn:
+    import errno as _errno
     watcher = None
     if ctx is not None:
         e = ctx.err()
         if e is not None:
             raise e
-    last = None
+    last: BaseException | None = None
     for fam, sa in targets:
         c, err = _start_connect(fam, sa, network)
         try:
@@ -238,6 +251,7 @@ async def dial(network, address, *, timeout=None, ctx=None):
         except BaseException:
             c.close()
             raise
+    assert last is not None
     raise last
 
 
@@ -245,11 +259,11 @@ class _CtxWatch:
     """dial's ctx watcher: a goroutine that moves the connect's deadline to
     the past when ctx is cancelled (Go's dial does the same)."""
 
-    def __init__(self, ctx, conn):
+    def __init__(self, ctx: Any, conn: Conn) -> None:
         from gocore import Chan, go, select
-        self.stop = Chan()
+        self.stop: Chan[None] = Chan()
 
-        async def watch():
+        async def watch() -> None:
             i, _ = await select(ctx.done().recv, self.stop.recv)
             if i == 0:
                 try:
@@ -258,22 +272,23 @@ class _CtxWatch:
                     pass
         go(watch)
 
-    def close(self):
+    def close(self) -> None:
         self.stop.close()
 
 
-def _watch_ctx(ctx, conn):
+def _watch_ctx(ctx: Any, conn: Conn) -> _CtxWatch:
     return _CtxWatch(ctx, conn)
 
 
-def blocking_dial(network, address, *, timeout=None, ctx=None):
+def blocking_dial(network: str, address: Address, *, timeout: float | None = None,
+                  ctx: Any = None) -> Conn:
     """dial() for plain threads and sync goroutines."""
     import errno as _errno
     targets = _targets(network, address, "blocking_dial()")
     deadline = _check_timeout(timeout, "blocking_dial()")
     if ctx is not None and ctx.err() is not None:
         raise ctx.err()
-    last = None
+    last: BaseException | None = None
     for fam, sa in targets:
         c, err = _start_connect(fam, sa, network)
         try:
@@ -301,4 +316,5 @@ def blocking_dial(network, address, *, timeout=None, ctx=None):
         except BaseException:
             c.close()
             raise
+    assert last is not None
     raise last

@@ -64,7 +64,8 @@ def rt(request):
 # the files whose tests this conftest's leak check covers
 CHECKED = {"test_sched", "test_chan", "test_select", "test_go_ports",
            "test_badinput", "test_failures", "test_stress", "test_leaks",
-           "test_dump", "test_testing_plugin"}
+           "test_dump", "test_testing_plugin", "test_net", "test_net_timeout",
+           "test_net_stress"}
 
 
 @pytest.fixture(autouse=True)

@@ -199,6 +199,62 @@ def test_read_write_in_parallel_and_serialised(rt):
     assert rt.run(_pair_main(body))
 
 
+def test_concurrent_reads_serialised(rt):
+    """net.Conn contract: concurrent readers each get whole reads, one
+    after another; together they see every byte once, in order per read."""
+    async def body(s, c):
+        got = []
+        done = Chan(4)
+
+        async def reader():
+            try:
+                while d := await c.read(7):
+                    got.append(d)
+            finally:
+                await done.send(None)
+        for _ in range(4):
+            go(reader)
+        await settle()
+        payload = bytes(range(256)) * 40
+        await s.write(payload)
+        s.close()
+        for _ in range(4):
+            await done.recv()
+        assert sorted(b"".join(got)) == sorted(payload)
+        assert len(b"".join(got)) == len(payload)
+        return True
+    assert rt.run(_pair_main(body))
+
+
+def test_close_from_plain_thread_wakes_blocking_reader(rt):
+    """close() from a plain thread wakes a sync goroutine in blocking_read
+    and an async one in read, at once, with ErrClosed."""
+    async def body(s, c):
+        res = Chan(2)
+
+        def sync_reader():
+            try:
+                c.blocking_read()
+            except net.ErrClosed:
+                res.blocking_send("sync closed")
+
+        async def async_reader():
+            try:
+                await c.write(b"")          # a writer too: close wakes it at once
+                await c.read()
+            except net.ErrClosed:
+                await res.send("async closed")
+        go(sync_reader)
+        go(async_reader)
+        await sleep(0.05)
+        t0 = time.monotonic()
+        threading.Thread(target=c.close).start()
+        got = {await res.recv(), await res.recv()}
+        assert time.monotonic() - t0 < 1.0
+        return got
+    assert rt.run(_pair_main(body)) == {"sync closed", "async closed"}
+
+
 # ---------------------------------------------------------------- tcpsock_test.go
 
 def test_tcp_nodelay_and_addrs(rt):
@@ -375,6 +431,13 @@ def test_bad_input():
         net.blocking_dial("tcp", "nope")
     with pytest.raises(TypeError):
         net.blocking_dial("tcp", "127.0.0.1:1", timeout="1")
+    # dial checks its input at the call, before anything is awaited
+    with pytest.raises(ValueError):
+        net.dial("tcpx", "127.0.0.1:1")
+    with pytest.raises(ValueError):
+        net.dial("tcp", "::1:80")
+    with pytest.raises(TypeError):
+        net.dial("tcp", "127.0.0.1:1", timeout=[1])
 
     async def body(s, c):
         with pytest.raises(ValueError):

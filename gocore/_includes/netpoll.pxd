@@ -1,5 +1,5 @@
 # Extern declarations for csrc/gocore_netpoll.h (the poller's C half).
-from libc.stdint cimport uint32_t, int32_t, int64_t, uintptr_t
+from libc.stdint cimport uint32_t, int32_t, int64_t, uint64_t, uintptr_t
 from gocore._includes.futex cimport gc_mutex
 
 cdef extern from "gocore_netpoll.h" nogil:
@@ -48,4 +48,6 @@ cdef extern from "gocore_netpoll.h" nogil:
     void pd_unregister(gc_pollfd *pd)
     void netpoll_break()
     int netpoll_wait(int timeout_ms, void **gs)
+    int netpoll_dispatch(uint64_t tag, uint32_t ev, void **gs, int ng)
+    uint64_t pd_tag(gc_pollfd *pd)
     void netpoll_after_fork_child()
