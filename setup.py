@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - pyproject.toml lists Cython as a build
 
 DEBUG = os.environ.get("GOCORE_DEBUG", "") not in ("", "0")
 
-MODULES = ["_sched", "_chan", "_sync", "_time", "_atomic", "_testhooks"]
+MODULES = ["_sched", "_chan", "_sync", "_time", "_atomic", "_testhooks", "_net"]
 
 define_macros = [("GOCORE_DEBUG", "1" if DEBUG else "0")]
 # Debug and release objects live in separate build trees: setuptools skips

@@ -46,9 +46,11 @@ if ! command -v valgrind >/dev/null; then
     exit 2
 fi
 
-# The default subset: channels, select, the scheduler, and the debug-build
-# regressions; the two million-goroutine runs are left out (3 of the 5
-# minutes, and nothing there that the other scheduler tests do not reach).
+# The default subset: channels, select, the scheduler, the debug-build
+# regressions and the network tests; the two million-goroutine runs are left
+# out (3 of the 5 minutes, and nothing there that the other scheduler tests
+# do not reach), and so is the 10,000-connection test (its smaller cousins
+# run; GOCORE_VALGRIND=1 also shrinks the net stress loops).
 if [ $# -gt 0 ]; then
     tests=()
     for a in "$@"; do       # paths relative to the repo root: pytest runs elsewhere
@@ -56,7 +58,9 @@ if [ $# -gt 0 ]; then
     done
 else
     tests=("$repo/tests/test_chan.py" "$repo/tests/test_select.py" "$repo/tests/test_sched.py"
-           "$repo/tests/test_debugbuild.py" -k "not test_million_goroutines_each_run_exactly_once")
+           "$repo/tests/test_debugbuild.py"
+           "$repo/tests/test_net.py" "$repo/tests/test_net_timeout.py" "$repo/tests/test_net_stress.py"
+           -k "not test_million_goroutines_each_run_exactly_once and not test_10000_concurrent_connections")
 fi
 
 work=$(mktemp -d /tmp/gocore-valgrind.XXXXXX)
@@ -82,7 +86,7 @@ fi
 # From outside the source tree, so that the tests import the installed wheel.
 echo "=== pytest ${tests[*]}"
 set +e
-(cd "$work" && PYTHONMALLOC=malloc timeout -k 30 "$limit" \
+(cd "$work" && PYTHONMALLOC=malloc GOCORE_VALGRIND=1 timeout -k 30 "$limit" \
     valgrind --tool=memcheck --error-exitcode=99 --fair-sched=yes \
         --errors-for-leak-kinds=none --leak-check=no \
         --suppressions="$repo/.ci/valgrind-cpython.supp" \

@@ -198,6 +198,9 @@ static struct sigaction gc_sig_old[NSIG];
 static unsigned char gc_sig_chained[NSIG];
 static int32_t *gc_sigpending_flag;
 static gc_note *gc_m0_note;
+/* Set once by the network poller (gocore/_netpoll.pxi): breaks an
+ * epoll_wait that M0 may block in (an eventfd write: async-signal-safe). */
+static void (*gc_sig_netbreak)(void);
 
 static void gc_chain_handler(int sig, siginfo_t *info, void *ctx) {
     struct sigaction *old = &gc_sig_old[sig];
@@ -209,6 +212,7 @@ static void gc_chain_handler(int sig, siginfo_t *info, void *ctx) {
     if (gc_sigpending_flag) st_rel_i32(gc_sigpending_flag, 1);
     fence_seq_cst();      /* pairs with stopm's: it sees the flag or our poke */
     if (gc_m0_note) note_poke(gc_m0_note);   /* M0 sees 2: poked, not handed a P */
+    if (gc_sig_netbreak) gc_sig_netbreak();
 }
 
 static inline void gc_sigchain_begin(int32_t *flag, gc_note *m0note) {

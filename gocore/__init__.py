@@ -79,6 +79,7 @@ from gocore._sched import (
 )
 
 from gocore import context  # noqa: E402  (Go's context package)
+from gocore import net  # noqa: E402  (Go's net package: streams over the netpoller)
 from gocore._debug import dump_goroutines  # noqa: E402
 
 __all__ = [
@@ -86,5 +87,5 @@ __all__ = [
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
     "WaitGroup", "Mutex", "RWMutex", "Once", "Semaphore",
-    "DeadlockError", "ChanClosedError", "context",
+    "DeadlockError", "ChanClosedError", "context", "net",
 ]

@@ -78,6 +78,8 @@ cdef enum WaitReason:
     W_SEMAPHORE
     W_SYNC_COND
     W_CHAN_NIL_SEND
+    W_IO_READ
+    W_IO_WRITE
 
 # What woke a parked G (written by the claimer before goready).
 cdef enum WakeFlag:
@@ -157,3 +159,22 @@ cdef void timer_sweep(int (*dead)(gc_timer *t) noexcept) noexcept  # Requires GI
 
 # debug builds (GOCORE_DEBUG): the counters of csrc/gocore_config.h
 cdef int64_t *dbg_counters() noexcept nogil
+
+# the network poller (_netpoll.pxi; csrc/gocore_netpoll.h): for _net.pyx
+from libc.stdint cimport uintptr_t
+from gocore._includes.netpoll cimport gc_pollfd
+
+cdef struct np_waitrec:
+    uintptr_t *slot
+    void *g
+
+cdef gc_pollfd *np_open(int fd) except NULL
+cdef int np_park_async(G gp, gc_pollfd *pd, int mode, np_waitrec *rec, object op) except -1
+cdef int np_after_park(G gp, gc_pollfd *pd, int mode) except -1
+cdef void np_cancel(G gp, gc_pollfd *pd, int mode) noexcept
+cdef int np_block_thread(G gp, gc_pollfd *pd, int mode, object what) except -1
+cdef bint np_close(gc_pollfd *pd) noexcept
+cdef void np_release(gc_pollfd *pd) noexcept
+cdef uint32_t np_set_deadline(gc_pollfd *pd, int mode, int64_t when, int64_t now) noexcept nogil
+cdef void np_wake_slot(gc_pollfd *pd, int mode) noexcept
+cdef void np_deadline_fired(gc_pollfd *pd, int mode, uint32_t seq) noexcept

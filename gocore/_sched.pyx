@@ -87,7 +87,7 @@ WAIT_REASONS = {
     W_MUTEX: "sync.Mutex.Lock", W_RWMUTEX_R: "sync.RWMutex.RLock",
     W_RWMUTEX_W: "sync.RWMutex.Lock", W_WAITGROUP: "sync.WaitGroup.Wait",
     W_ONCE: "sync.Once.Do", W_SEMAPHORE: "semacquire", W_SYNC_COND: "sync.Cond.Wait",
-    W_CHAN_NIL_SEND: "chan send (nil chan)",
+    W_CHAN_NIL_SEND: "chan send (nil chan)", W_IO_READ: "IO wait", W_IO_WRITE: "IO wait",
 }
 
 
@@ -526,8 +526,9 @@ cdef bint sched_quiet(int32_t self_running) noexcept:
     cdef int32_t running, i
     cdef bint quiet = 1
     gc_mutex_lock(&sched.lock)
-    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
-    if running > self_running or sched.gq.size != 0 or ld_acq_i32(&timers.len) > 0:
+    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
+    if (running > self_running or sched.gq.size != 0 or ld_acq_i32(&timers.len) > 0
+            or netpoll_waiters()):
         quiet = 0
     else:
         for i in range(sched.nprocs):
@@ -787,6 +788,9 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
     stopping, poked by SIGINT or an earlier timer, or its deadline passed)."""
     cdef uint32_t k
     cdef int64_t deadline = -1
+    cdef int polled = netpoll_stopm(mp)     # Gs wait on sockets: block in epoll_wait instead (_netpoll.pxi)
+    if polled >= 0:
+        return polled
     gc_mutex_lock(&sched.lock)
     if ld_acq_i32(&sched.stopping) or mp.gen != sched.gen:
         gc_mutex_unlock(&sched.lock)
@@ -873,13 +877,13 @@ cdef bint checkdead() noexcept nogil:
     cdef int32_t running, i
     gc_assert_msg(gc_mutex_held(&sched.lock),
                   b"checkdead: sched.lock not held")
-    if maing.g == NULL:
+    if maing.g == NULL or netpoll_waiters():     # a G waiting on a socket may yet be woken
         return 0
     if deadlock_holdoff != 0:
         if nanotime() < deadlock_holdoff:
             return 0
         deadlock_holdoff = 0     # over: a stale holdoff would make stopm's sleeps return at once
-    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked)
+    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
     if running > 0:
         return 0
     if ld_acq_i32(&timers.len) > 0 or sched.gq.size != 0:
@@ -1003,6 +1007,8 @@ cdef void timers_kick() noexcept nogil:
     """Any thread. The earliest deadline moved up: poke the M sleeping until
     the old one, or wake an M if none sleeps on timers."""
     cdef gc_m *tm
+    if netpoll_timer_kick():     # an M blocks in epoll_wait: it recomputes its timeout
+        return
     gc_mutex_lock(&sched.lock)
     tm = sched.timer_m
     if tm != NULL:
@@ -1092,7 +1098,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     # the P idle and every M asleep.
     gc_mutex_lock(&sched.lock)
     if (not runq_empty(pp) or sched.gq.size != 0 or timers_due()
-            or (ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL)):
+            or (ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL) or netpoll_needs_m()):
         gc_mutex_unlock(&sched.lock)
         startm(pp, 0)        # to run the work, or to take timer duty once it finds none
         return
@@ -1205,6 +1211,9 @@ cdef void *findrunnable_now(gc_m *mp) noexcept nogil:
         gc_mutex_unlock(&sched.lock)
         if gp != NULL:
             return gp
+    gp = netpoll_try(mp)         # sockets ready? (zero timeout, one M at a time)
+    if gp != NULL:
+        return gp
     n = sched.nprocs
     if n > 1 and (mp.spinning or 2 * ld_acq_i32(&sched.nmspinning) < n - ld_acq_i32(&sched.npidle)):
         if not mp.spinning:
@@ -1397,6 +1406,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             delay_us = 20
             continue
         now = nanotime()
+        netpoll_sysmon(now)      # nobody polled for 10 ms: poll for them
         acted = 0
         watching = 0
         for i in range(sched.nprocs):
@@ -1948,6 +1958,7 @@ cdef void stop_the_world() noexcept:
     cdef gc_m *mp
     st_rel_i32(&sched.stopping, 1)
     sysmon_stop()
+    netpoll_stop_break()     # an M blocked in epoll_wait is on no idle list
     gc_mutex_lock(&sched.lock)
     mp = sched.midle
     while mp != NULL:
@@ -2715,6 +2726,7 @@ cdef void teardown(gc_m *m0) except *:
     cdef void *q
     cdef int32_t i
     stop_the_world()
+    netpoll_quiesce()        # no poll readies a G from here on
     set_maing(None)
     if m0 != NULL:
         m0.p = NULL
@@ -2943,6 +2955,9 @@ def _goroutine_info():
         status = {G_RUNNABLE: "runnable", G_RUNNING: "running", G_WAITING: "waiting",
                   G_DEAD: "dead", G_IDLE: "idle"}.get(st, "?")
         reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
+        if st == G_WAITING and (gp.waitreason == W_IO_READ or gp.waitreason == W_IO_WRITE):
+            reason = (f"IO wait, fd {getattr(gp.waiting, 'fd', -1)}, "
+                      f"{'read' if gp.waitreason == W_IO_READ else 'write'}")
         if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
             reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
         waited = (nanotime_coarse() - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
@@ -3136,3 +3151,8 @@ def _debug_exit_check():
 if GOCORE_DEBUG:
     import atexit
     atexit.register(_debug_exit_check)
+
+
+# ---------------------------------------------------------------- the network poller
+
+include "_netpoll.pxi"

@@ -20,19 +20,19 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 TIMEOUT = 30   # subprocess timeout; pytest-timeout below is the outer bound
 
 
-def run_example(name, procs=None, timeout=TIMEOUT):
+def run_example(name, procs=None, timeout=TIMEOUT, args=()):
     env = dict(os.environ)
     env.pop("GOCORE_MAXPROCS", None)
     env.pop("PYTHONPATH", None)
     if procs is not None:
         env["GOCORE_MAXPROCS"] = str(procs)
     with tempfile.TemporaryDirectory() as cwd:  # outside the source tree
-        return subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True,
+        return subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True,
                               text=True, env=env, cwd=cwd, timeout=timeout)
 
 
-def ok(name, procs):
-    p = run_example(name, procs)
+def ok(name, procs, args=(), timeout=TIMEOUT):
+    p = run_example(name, procs, timeout, args)
     assert p.returncode == 0, f"{name} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
     assert p.stderr == "", p.stderr
     return p.stdout.splitlines()
@@ -264,6 +264,59 @@ def test_q16_memory_100k():
     assert lines[-2].startswith("the guide's claim for Go")
 
 
+# ---- network examples (gocore.net) ------------------------------------------
+
+def _has_net():
+    try:
+        from gocore import net  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_net = pytest.mark.skipif(not _has_net(), reason="gocore.net is not in this build")
+NET_EXAMPLES = {"echo_server.py", "c100k.py"}
+
+
+@needs_net
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", PROCS, ids=[f"procs{n}" for n in PROCS])
+def test_echo_server_selftest(procs):
+    """The server of DESIGN §5 with its built-in client: 20 connections x 50
+    messages of up to 8 KiB, every byte checked, and the idle timeout
+    closing a silent client (not before its deadline)."""
+    assert ok("echo_server.py", procs, args=["--selftest"]) == [
+        "listening on 127.0.0.1 (a free port)",
+        "20 clients x 50 messages of 1..8192 bytes: every byte echoed",
+        "a silent client was closed by the server after its idle timeout: True",
+    ]
+
+
+@needs_net
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("conns", [2000, 10000])
+def test_c100k_small(conns):
+    """c100k at a small N (the full 100,000 needs an fd limit above the
+    20,000 of CI machines, and a minute): the connections are held from
+    client processes, a goroutine each, RSS per connection printed, a
+    trickle served among them, and every handler returns once the clients
+    hang up."""
+    lines = ok("c100k.py", 1, args=["--conns", str(conns)], timeout=100)
+    assert re.fullmatch(r"target [\d,]+ connections; RLIMIT_NOFILE soft [\d,]+ -> [\d,]+, hard [\d,]+",
+                        lines[0]), lines
+    held = re.fullmatch(r"holding ([\d,]+) connections, a goroutine each, from (\d+) client processes "
+                        r"over 127\.0\.0\.2-127\.0\.0\.\d+ \(opened in [\d.]+ s\)", lines[1])
+    assert held and int(held[1].replace(",", "")) == conns, lines
+    assert int(held[2]) == -(-conns // 10000)
+    rss = re.fullmatch(r"server RSS: [\d.]+ MiB before, [\d.]+ MiB with [\d,]+ connections: "
+                       r"(-?[\d,]+) bytes per connection", lines[2])
+    assert rss and 0 < int(rss[1].replace(",", "")) < 64 * 1024, lines
+    assert re.fullmatch(r"x 100,000 connections = [\d,]+ MiB \(extrapolated, linear; --conns [\d,]+\)",
+                        lines[3]), lines
+    assert re.fullmatch(r"served \d+ requests among them: p50 [\d.]+ ms, p99 [\d.]+ ms", lines[4]), lines
+    assert lines[5] == "clients hung up: every handler returned (0 left); client exit codes [0]", lines
+
+
 def test_every_example_is_tested():
     tested = set(EXACT) | {f"{n}.py" for n in (
         "q00_say_hello", "q01_goroutines_vs_threads", "q02_scheduler", "q03_go_keyword",
@@ -272,6 +325,7 @@ def test_every_example_is_tested():
         "q15_goroutine_leak", "q15_deadlock", "q16_memory_100k")}
     present = {p.name for p in EXAMPLES.glob("q*.py")}
     assert present == tested
+    assert NET_EXAMPLES <= {p.name for p in EXAMPLES.glob("*.py")}
 
 
 def test_every_example_has_a_header():

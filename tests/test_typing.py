@@ -176,6 +176,7 @@ gocore\._sched\.(G|WAIT_REASONS|get_park_sentinel)
 gocore\._sched\.go
 gocore\._sync\.(_SyncBase|Mutex|RWMutex|WaitGroup|Once|Semaphore)
 gocore\._time\.Timer
+gocore\._net\.(_Fd|Conn|Listener|_IoOp)
 """
 
 # Python 3.13 gives a METH_NOARGS function the text signature "($self, /)";
@@ -186,7 +187,7 @@ if sys.version_info >= (3, 13):
 
 STUBTEST_MODULES = ["gocore._chan", "gocore._sched", "gocore._sync", "gocore._time",
                     "gocore._atomic", "gocore.atomic", "gocore.context", "gocore.errgroup",
-                    "gocore._debug"]
+                    "gocore._debug", "gocore._net", "gocore.net"]
 
 
 @pytest.mark.timeout(MYPY_TIMEOUT + 60)

@@ -1,5 +1,6 @@
 """python -m gocore.bench: compare gocore with asyncio, uvloop, trio, gevent
-and threads on workloads B1..B11 (DESIGN.md §4).
+and threads on workloads B1..B11 (DESIGN.md §4).  `--net` runs the network
+benchmarks E1 and E4 instead (gocore/bench/netbench.py; `--net --help`).
 
 Every repetition of every (runtime, workload) pair runs in a fresh Python
 process (gocore/bench/_one.py, started as a script so that a peer never
@@ -39,7 +40,8 @@ class Column:
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="python -m gocore.bench",
-        description="Benchmark gocore against asyncio, uvloop, trio, gevent and threads.")
+        description="Benchmark gocore against asyncio, uvloop, trio, gevent and threads "
+                    "(--net: the network benchmarks E1 and E4, see --net --help).")
     ap.add_argument("--workloads", default=",".join(C.WORKLOADS),
                     help="comma-separated workload ids (default: all, B1..B11)")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES),
@@ -219,6 +221,10 @@ def print_go_format(args, columns, cells):
 
 
 def main(argv=None):
+    if "--net" in (sys.argv[1:] if argv is None else argv):
+        # The network benchmarks (E1, E4) have their own runner and options.
+        from . import netbench
+        return netbench.main(argv)
     args = parse_args(argv)
     t_start = time.monotonic()
 
