@@ -131,7 +131,8 @@ class _Loop:
             # stopping: cancel what is left and let it unwind
             tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for t in tasks:
-                t.cancel()
+                if not t.cancelling():   # a second cancel would cut short the unwinding of the first
+                    t.cancel()
             if tasks:
                 loop.run_until_complete(asyncio.wait(tasks, timeout=UNWIND_S))
             loop.run_until_complete(loop.shutdown_asyncgens())

@@ -2,6 +2,7 @@
 (DESIGN.md §6; docs/aio.md)."""
 import asyncio
 import gc
+import os
 import threading
 import time
 import traceback
@@ -102,7 +103,8 @@ def test_10000_concurrent_calls_hold_no_worker_thread():
         # every goroutine is parked in aio.call now or soon: thread counts
         await aio.call(asyncio.sleep, 0.1)
         seen["threads"] = threading.active_count()
-        seen["ms"] = gocore.stats()["threads_m"]
+        seen["os_threads"] = len(os.listdir("/proc/self/task"))
+        seen["ms_blocked"] = _sched._sched_counters()["ms_blocked"]
         total = 0
         for _ in range(n):
             total += await ch.recv()
@@ -110,10 +112,13 @@ def test_10000_concurrent_calls_hold_no_worker_thread():
         return total
 
     assert gocore.run(main) == sum(range(n)) + n
-    # the loop thread is the one extra Python thread; the Ms stay bounded
-    # by gomaxprocs (plus the sysmon), not one per waiting goroutine
+    # the loop thread is the one extra Python thread; no M is blocked in a
+    # wait, and the OS threads (Ms, sysmon, loop) are nowhere near one per
+    # waiting goroutine (Ms beyond gomaxprocs come from sysmon's hand-offs
+    # on a loaded machine, not from the waits)
     assert seen["threads"] <= base + 1, seen
-    assert seen["ms"] <= gocore.gomaxprocs() + 2, seen
+    assert seen["ms_blocked"] == 0, seen
+    assert seen["os_threads"] < 64, seen
     # 10,000 waits of 0.5 s overlapped (a generous bound: a loaded 2-core box)
     assert seen["s"] < 30, seen
 
@@ -148,7 +153,9 @@ def test_run_end_cancels_pending_task_and_its_finally_runs():
     t0 = time.monotonic()
     gocore.run(main)
     assert time.monotonic() - t0 < 10
-    assert log == ["goroutine closed", "cancelled", "finally"], log
+    # (the goroutine's finally and the task's cancellation run on two threads)
+    assert sorted(log[:2]) == ["cancelled", "goroutine closed"], log
+    assert log[2:] == ["finally"], log      # the task's finally, awaiting, ran to its end
     assert not aio_threads()             # the loop stopped with the runtime
     assert _sched._debug_plain_threads()[0] <= 0
 
