@@ -89,6 +89,8 @@ class _Loop:
         self.lock = threading.Lock()
         self.calls: dict[int, _Call] = {}     # under lock: pending calls by id()
         self.closed = False                    # under lock: no new calls
+        self.stopping = False                  # under lock: the runtime stopped (see _deliver)
+        self.at_exit = False                   # under lock: ...at interpreter exit
         self.thread = threading.Thread(target=self._main, name="gocore-aio-loop", daemon=True)
         self.thread.start()
         self.ident = self.thread.ident or 0
@@ -184,8 +186,16 @@ class _Loop:
         with self.lock:
             if self.calls.pop(id(c), None) is None:
                 return                          # delivered already (abandoned by a stop)
+            # Once the runtime has stopped, a goroutine still waiting is one
+            # of a background runtime at interpreter exit (run()'s teardown
+            # closed its own before stopping the loop): it ends with the
+            # process, as in Go, rather than panicking on a CancelledError.
+            # Plain threads are told, except at exit (daemon threads woken
+            # while the interpreter finalizes would only add noise).
+            drop = self.stopping and (c.goid != 0 or self.at_exit)
         c.task = None
-        c.ch.try_send(outcome)                  # wake the caller first...
+        if not drop:
+            c.ch.try_send(outcome)              # wake the caller first...
         _sched._aio_pending_add(-1)             # ...then stop counting it (see _sched's aio_pending)
 
     def _abandon(self, why: str) -> None:
@@ -196,9 +206,10 @@ class _Loop:
 
     # -- stopping (any thread but the loop's)
 
-    def stop(self) -> None:
+    def stop(self, at_exit: bool = False) -> None:
         with self.lock:
-            self.closed = True
+            self.closed = self.stopping = True
+            self.at_exit = at_exit
         try:
             self.loop.call_soon_threadsafe(self.loop.stop)
         except RuntimeError:
@@ -231,7 +242,7 @@ def _loop() -> _Loop:
         return _current
 
 
-def _runtime_stopped() -> None:
+def _runtime_stopped(at_exit: bool = False) -> None:
     """gocore's runtime stopped (the end of run(), via _sched's teardown;
     interpreter exit): stop the loop, cancelling what is left. Never raises."""
     global _current
@@ -239,7 +250,7 @@ def _runtime_stopped() -> None:
         with _lock:
             r, _current = _current, None
         if r is not None:
-            r.stop()
+            r.stop(at_exit)
             with _lock:
                 if _current is None:
                     _sched._aio_set_thread(0)
@@ -247,7 +258,7 @@ def _runtime_stopped() -> None:
         sys.unraisablehook(_unraisable(e, "Exception ignored stopping gocore.aio's loop"))
 
 
-atexit.register(_runtime_stopped)
+atexit.register(_runtime_stopped, True)
 
 
 def _check(fn, ctx, what: str) -> None:

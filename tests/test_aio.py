@@ -367,3 +367,13 @@ def test_no_thread_or_memory_leak_across_runs():
         tracemalloc.stop()
     assert grown < 200_000, grown
     assert _sched._debug_plain_threads()[0] <= 0
+
+
+@pytest.mark.timeout(60)
+def test_interpreter_exit_with_calls_pending():
+    p = run_prog("aio_exit.py", timeout=50)
+    assert p.returncode == 0, p.stderr
+    assert "panic" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "exiting", p.stdout
+    assert sorted(lines[1:3]) == ["finally goroutine", "finally thread"], p.stdout
