@@ -38,6 +38,7 @@ import asyncio
 import atexit
 import functools
 import inspect
+import os
 import sys
 import threading
 import time
@@ -259,6 +260,21 @@ def _runtime_stopped(at_exit: bool = False) -> None:
 
 
 atexit.register(_runtime_stopped, True)
+
+
+def _after_fork_in_child() -> None:
+    """os.fork(): the child has no loop thread (only the forking thread
+    survives) and none of the parent's calls: forget them, so its first
+    call starts a fresh loop (DESIGN.md §1: the child starts with no
+    runtime)."""
+    global _lock, _current
+    _lock = threading.Lock()        # the parent may have held it while forking
+    _current = None
+    _sched._aio_set_thread(0)
+    _sched._aio_pending_add(-_sched._aio_pending_add(0))
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _check(fn, ctx, what: str) -> None:

@@ -383,3 +383,10 @@ def test_interpreter_exit_with_calls_pending():
     lines = p.stdout.splitlines()
     assert lines[0] == "exiting", p.stdout
     assert sorted(lines[1:3]) == ["finally goroutine", "finally thread"], p.stdout
+
+
+@pytest.mark.timeout(60)
+def test_fork_child_gets_a_fresh_loop():
+    p = run_prog("aio_fork.py", timeout=50)
+    assert p.returncode == 0, p.stderr
+    assert "child 5" in p.stdout and "parent 5 0" in p.stdout, (p.stdout, p.stderr)
