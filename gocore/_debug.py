@@ -48,6 +48,9 @@ class GoroutineRecord(NamedTuple):
                                     # only the entry point if stack_unavailable
     fn: Any                         # its function, if it has not started yet
     stack_unavailable: bool         # running on another thread, no GIL: not read
+    # kind "asyncio" (gocore.aio's loop thread): its pending calls, as
+    # (calling goroutine's id, seconds waited, the task's frames)
+    calls: tuple = ()
 
 
 def frame_records(frames) -> list[FrameRecord]:
@@ -151,7 +154,37 @@ def goroutines(current_frame: types.FrameType | None = None,
                                        records, None if started else fn, unavailable))
     finally:
         _sched._inspect_end()
+    if only is None:
+        rec = _aio_record(no_gil)
+        if rec is not None:
+            out.append(rec)
     return out
+
+
+def _aio_record(no_gil: bool) -> GoroutineRecord | None:
+    """gocore.aio's loop thread as a goroutine-like record (kind
+    "asyncio", goid 0), its pending calls' task stacks in `calls`; None if
+    no loop runs. The tasks run on the loop thread: without a GIL only each
+    one's entry point is shown."""
+    aio = sys.modules.get("gocore.aio")
+    info = aio._dump_record(no_gil) if aio is not None else None
+    if info is None:
+        return None
+    _, pending = info
+    calls = []
+    for goid, waited, coro, fn in pending:
+        if coro is None:                    # not started yet: the function
+            code = getattr(fn, "__code__", None)
+            frames = [] if code is None else [FrameRecord(code, code.co_firstlineno, None)]
+        elif no_gil:
+            code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+            frames = [] if code is None else [FrameRecord(code, code.co_firstlineno, None)]
+        else:
+            frames = frame_records(_coro_frames(coro))
+        calls.append((goid, waited, frames))
+    n = len(calls)
+    state = f"{n} pending call" + ("" if n == 1 else "s")
+    return GoroutineRecord(0, "asyncio", state, 0, False, False, [], None, no_gil, tuple(calls))
 
 
 UNAVAILABLE = "  (running on another thread; stack unavailable)"
@@ -168,6 +201,8 @@ def format_frames(frames: list[FrameRecord], suffix: str = "") -> list[str]:
 
 def format_goroutine(g: GoroutineRecord) -> str:
     """`goroutine N [state]:` then the stack (Go's traceback format)."""
+    if g.kind == "asyncio":
+        return format_aio(g)
     head = g.state + (f", {g.minutes} minutes" if g.minutes >= 1 else "")
     lines = [f"goroutine {g.goid} [{head}]:" + (" (main)" if g.is_main else "")]
     # a goroutine running on another thread without a GIL: its entry point
@@ -179,6 +214,18 @@ def format_goroutine(g: GoroutineRecord) -> str:
         code = getattr(g.fn, "__code__", None)
         if code is not None:
             lines.append(f"        {code.co_filename}:{code.co_firstlineno}")
+    return "\n".join(lines) + "\n"
+
+
+def format_aio(g: GoroutineRecord) -> str:
+    """gocore.aio's loop thread: `asyncio loop [N pending calls]:`, then
+    per call the goroutine waiting in aio.call and the task's stack."""
+    lines = [f"asyncio loop (gocore.aio) [{g.state}]:"]
+    for goid, waited, frames in g.calls:
+        who = f"goroutine {goid}" if goid else "a plain thread"
+        lines.append(f"  call from {who}, {waited:.1f} s:")
+        lines.extend("  " + line for line in
+                     format_frames(frames, UNAVAILABLE if g.stack_unavailable else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -460,6 +460,15 @@ cdef int32_t nthreadparked = 0     # atomic: plain (THREAD, non-main) Gs parked 
 # thread parked or woke in between: it compares this before and after.
 cdef int64_t threadparkseq = 0
 cdef int64_t deadlock_holdoff = 0     # under sched.lock: checkdead is off until this nanotime()
+# gocore.aio (asyncio calls). aio_pending, atomic: calls started by
+# aio.call/blocking_call whose caller is parked and not yet woken. The aio
+# loop thread wakes the caller first and decrements after, so a reader that
+# loads aio_pending == 0 (acquire) then sees the wake-up (a queued G, or a
+# running count). checkdead and sched_quiet count a pending call as
+# progress. aio_thread, atomic: the loop thread's ident (0: none);
+# plain_threads_running skips it - its work is what aio_pending counts.
+cdef int32_t aio_pending = 0
+cdef int64_t aio_thread = 0
 cdef int64_t deadlock_backoff = 0
 
 cdef int check_wake(G gp) except -1:
@@ -527,8 +536,8 @@ cdef bint sched_quiet(int32_t self_running) noexcept:
     cdef bint quiet = 1
     gc_mutex_lock(&sched.lock)
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
-    if (running > self_running or sched.gq.size != 0 or ld_acq_i32(&timers.len) > 0
-            or netpoll_waiters()):
+    if (ld_acq_i32(&aio_pending) > 0 or running > self_running or sched.gq.size != 0
+            or ld_acq_i32(&timers.len) > 0 or netpoll_waiters()):
         quiet = 0
     else:
         for i in range(sched.nprocs):
@@ -565,9 +574,12 @@ cdef Py_ssize_t plain_threads_running() except -1:
     cdef Py_ssize_t n = 0
     main = threading.main_thread()
     frames = sys._current_frames()
+    aio_ident = ld_acq_i64(&aio_thread)
     for t in threading.enumerate():
         if t is main or isinstance(t, threading._DummyThread) or not t.is_alive():
             continue
+        if aio_ident != 0 and t.ident == aio_ident:
+            continue             # gocore.aio's loop: counted by aio_pending instead
         f = frames.get(t.ident)
         if f is not None and f.f_code in _threading_wait_codes:
             continue
@@ -883,6 +895,8 @@ cdef bint checkdead() noexcept nogil:
         if nanotime() < deadlock_holdoff:
             return 0
         deadlock_holdoff = 0     # over: a stale holdoff would make stopm's sleeps return at once
+    if ld_acq_i32(&aio_pending) > 0:
+        return 0                 # an asyncio call will wake its goroutine (read first: see aio_pending)
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
     if running > 0:
         return 0
@@ -2817,6 +2831,9 @@ cdef void teardown(gc_m *m0) except *:
         close_goroutine(gp)
     del held
     drop_timers()
+    aio = sys.modules.get("gocore.aio")
+    if aio is not None:
+        aio._runtime_stopped()           # stop its asyncio loop (cancels what is left); never raises
 
 
 cdef bint goexit_ignored(G gp) noexcept:
@@ -3151,6 +3168,24 @@ def _debug_exit_check():
 if GOCORE_DEBUG:
     import atexit
     atexit.register(_debug_exit_check)
+
+
+# ---------------------------------------------------------------- gocore.aio hooks
+
+def _aio_pending_add(int32_t delta):
+    """gocore.aio: an asyncio call starts (+1) or has woken its caller (-1).
+    Returns the new count (0 reads it)."""
+    return fetch_add_i32(&aio_pending, delta) + delta
+
+
+def _aio_set_thread(int64_t ident):
+    """gocore.aio: its loop thread's ident (0 when it stops)."""
+    st_rel_i64(&aio_thread, ident)
+
+
+def _on_async_g():
+    """Inside a lightweight goroutine? (blocking_* calls refuse to run there.)"""
+    return on_async_g()
 
 
 # ---------------------------------------------------------------- the network poller

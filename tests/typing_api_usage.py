@@ -262,3 +262,20 @@ def atomics() -> None:
     assert_type(v.load(), str | None)
     assert_type(v.swap("y"), str | None)
     assert_type(v.compare_and_swap("y", "z"), bool)
+
+
+async def aio_calls() -> None:
+    from gocore import aio
+
+    async def square(n: int, *, label: str = "") -> int:
+        return n * n
+
+    assert_type(await aio.call(square, 3), int)
+    assert_type(await aio.call(square, 3, label="x"), int)
+    assert_type(await aio.call(square, 3, ctx=context.background()), int)
+    assert_type(aio.blocking_call(square, 3), int)
+    await aio.call(square, "3")          # type: ignore[call-overload]
+    await aio.call(time.monotonic)       # type: ignore[call-overload]
+    aio.set_loop_factory(None)
+    aio.set_loop_factory(3)              # type: ignore[arg-type]
+
