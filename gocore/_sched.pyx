@@ -20,27 +20,6 @@
 #                        functions; stats and goroutine inspection
 #   _sched_debug.pxi     debug builds' balance counters
 #   _netpoll.pxi         the network poller's scheduler side
-#
-# Spinning and wakep (Go's scheme). An M without work becomes "spinning"
-# (counted in sched.nmspinning) while it steals; at most half the busy Ps'
-# worth of Ms spin at once. Whoever makes a G runnable calls wakep(), which
-# starts or wakes an M only if a P is idle and no M is spinning: a spinning
-# M will find the new G, and when it does it calls wakep() itself before
-# running it, so work spreads one M at a time. An M that stops spinning
-# decrements nmspinning first and then re-checks every run queue before
-# parking: a G queued after its check sees nmspinning == 0 and wakes someone.
-# Rejected: waking an M per ready (a futex syscall per channel hand-off) and
-# a condition variable around the queues (one lock for every run queue op).
-#
-# Readying puts the G in the current P's runnext, which thieves take only
-# from a stuck P, so a ping-pong pair stays on one P; readying into runnext
-# alone wakes nobody: only Gs left in the ring (which can be stolen
-# usefully) call wakep(), and only on free-threaded builds. On GIL builds
-# one M runs Python at a time: a woken M would wait for the GIL holding
-# the Gs it stole (Go's sieve ran 1.55x slower at gomaxprocs 2). There
-# other Ms start only for blocking calls (hand-off), sysmon's retakes and
-# plain threads' readies. Looking for work, an M keeps the GIL (see
-# findrunnable_now) and drops it only to park.
 
 cimport cython
 from cpython.object cimport PyObject

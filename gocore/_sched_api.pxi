@@ -1,5 +1,11 @@
-# gocore/_sched_api.pxi - the public API (go, gosched, gomaxprocs...) and inspection.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_api.pxi - the public functions of the scheduler (go,
+# gosched, num_goroutine, gomaxprocs, set_max_threads, set_panic_hook) and
+# inspection: the counters behind stats(), the goroutine snapshot behind
+# dump_goroutines() with its inspection gate, and gocore.aio's hooks.
+# `include`d by _sched.pyx. run() itself is in _sched_run.pxi.
+#
+# Everything here takes a snapshot or hands work to the other files; it
+# owns only go()'s method definition and inspect_gate (atomic; see there).
 
 # ---------------------------------------------------------------- public API
 
@@ -52,7 +58,7 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
             wakep()
     else:
         gc_mutex_lock(&sched.lock)
-        gqueue_put(&sched.gq, <void *>gp)
+        globrunq_put(<void *>gp)
         gc_mutex_unlock(&sched.lock)
         wakep()
     return None

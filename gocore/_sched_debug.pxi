@@ -1,5 +1,6 @@
-# gocore/_sched_debug.pxi - debug builds: balance counters checked at quiescent points.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_debug.pxi - debug builds (GOCORE_DEBUG=1): the balance
+# counters of csrc/gocore_config.h, shared with the other modules, and the
+# checks that they balance at quiescent points. `include`d by _sched.pyx.
 
 # ---------------------------------------------------------------- debug builds
 #

@@ -1,5 +1,15 @@
-# gocore/_sched_exec.pxi - running a goroutine one step and its end.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_exec.pxi - running a goroutine: one step of an ASYNC G's
+# coroutine (PyIter_Send), a SYNC G's whole function, and a G's end
+# (goexit): coroutines closed from outside, awaits of foreign awaitables.
+# `include`d by _sched.pyx.
+#
+# Owns: the M-loop side of parking - execute() stores G_WAITING only after
+# the coroutine yielded PARK, and only then calls the G's unlockf, so no
+# waker can ready a G that is still running; and the queue reference the M
+# took from a run queue, which execute() holds while the G runs and hands
+# on (to the parked state, the global queue of a gosched, or goexit).
+# Invariants: only the M running a G writes gc_tls_g; a G reaching goexit
+# is G_RUNNING and leaves allgs and ngoroutines exactly once.
 
 cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     """Requires GIL; mp owns gptr's queue reference. Runs the G one step."""
@@ -10,7 +20,8 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     Py_DECREF(gp)                      # the local `gp` now holds the queue reference
     # runnable (off every queue now), or a sync G that turned async on this M
     if GOCORE_DEBUG:
-        gc_assert_msg(gp.status == G_RUNNABLE or (gp.status == G_RUNNING and mp.curg == gptr),
+        gc_assert_msg(ld_acq_i32(&gp.status) == G_RUNNABLE
+                      or (ld_acq_i32(&gp.status) == G_RUNNING and mp.curg == gptr),
                       b"execute: G is neither runnable nor this M's G turning async")
     st_rel_i32(&gp.status, G_RUNNING)
     pass_inspect_gate()
@@ -30,16 +41,16 @@ cdef inline void execute(gc_m *mp, void *gptr) noexcept:
                 Py_DECREF(PARK)
                 if gp.parkmode == PARK_YIELD:
                     gp.parkmode = PARK_WAIT
-                    gp.status = G_RUNNABLE     # on a run queue from here on (_sched.pxd)
+                    st_rel_i32(&gp.status, G_RUNNABLE)     # on a run queue from here on (_sched.pxd)
                     Py_INCREF(gp)          # the global queue's reference
                     gc_mutex_lock(&sched.lock)
-                    gqueue_put(&sched.gq, gptr)
+                    globrunq_put(gptr)
                     gc_mutex_unlock(&sched.lock)
                     if mp.p == NULL:
                         wakep()            # sysmon took our P: we may not be the one to run it
                     return
                 Py_INCREF(gp)              # the parked state's reference
-                gc_assert_msg(gp.status == G_RUNNING,
+                gc_assert_msg(ld_acq_i32(&gp.status) == G_RUNNING,
                               b"execute: a parking G was not running")
                 mp.nparks += 1
                 st_rel_i32(&gp.status, G_WAITING)
@@ -265,9 +276,9 @@ cdef void foreign_yield(G gp, object what) noexcept:
 cdef void goexit(G gp, object result, object exc) noexcept:
     """Requires GIL; gp has finished (returned or raised)."""
     global _main_result
-    gc_assert_msg(gp.status == G_RUNNING,
+    gc_assert_msg(ld_acq_i32(&gp.status) == G_RUNNING,
                   b"goexit: G was not running")
-    gp.status = G_DEAD                   # its coroutine goes with the G itself (see start_coroutine)
+    st_rel_i32(&gp.status, G_DEAD)       # its coroutine goes with the G itself (see start_coroutine)
     fetch_add_i64(&sched.ngoroutines, -1)
     allgs_remove(gp)
     if exc is not None:

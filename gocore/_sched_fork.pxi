@@ -1,5 +1,5 @@
-# gocore/_sched_fork.pxi - os.fork(): the child starts with no runtime.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_fork.pxi - os.fork(): the parent takes the runtime's locks
+# around the fork; the child forgets the runtime. `include`d by _sched.pyx.
 
 # ---------------------------------------------------------------- fork
 #

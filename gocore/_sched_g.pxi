@@ -1,5 +1,21 @@
-# gocore/_sched_g.pxi - goroutines (G): the object, allgs, park and ready.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_g.pxi - goroutines: the G object, the allgs list, the running
+# G, and the park/ready protocol's scheduler half (gopark_async,
+# gopark_thread, goready). `include`d by _sched.pyx.
+#
+# Owns: allgs (allglock; the list holds one reference per live G), the
+# thread-local THREAD G of each plain thread (_thread_gs), and every G's
+# status transitions outside the M loop.
+# Invariants (the protocol itself is written in _sched.pxd, "Park/ready"):
+#   * G.status is atomic: stored with st_rel_i32 (st_rlx_i32 before the G
+#     is shared), read with ld_acq_i32 by any thread (dump, teardown,
+#     checkdead through maing).
+#   * exactly one goready per gopark: the caller of goready has won
+#     park_claim (0 -> 1) and the G is G_WAITING (asserted).
+#   * a parking G's reference: an ASYNC G's passes to "the parked state"
+#     when the M loop marks it G_WAITING (execute); a THREAD/SYNC G keeps
+#     running on its own thread, so nothing moves.
+#   * gopark_thread runs checkdead when main or a sync goroutine parks: its
+#     M stops running goroutines there (see _sched_deadlock.pxi).
 
 # ---------------------------------------------------------------- G
 
@@ -90,7 +106,7 @@ cdef G newg(int32_t kind, object fn, tuple args, dict kwargs):
     gp.fn = fn
     gp.args = args
     gp.kwargs = kwargs
-    gp.status = G_RUNNABLE
+    st_rlx_i32(&gp.status, G_RUNNABLE)  # not shared yet: published under allglock or a run queue's release
     if kind != G_THREAD:
         gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # debug: down again in the G's tp_dealloc
     return gp
@@ -113,7 +129,7 @@ cdef G getg():
     cdef G gp = getattr(_thread_gs, "g", None)
     if gp is None:
         gp = newg(G_THREAD, None, None, None)
-        gp.status = G_RUNNING
+        st_rlx_i32(&gp.status, G_RUNNING)   # not shared yet: others meet it in a waiter list, under its lock
         gp.is_main = threading.current_thread() is threading.main_thread()
         _thread_gs.g = gp
     return gp
@@ -225,7 +241,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
             # every P is busy: queue gp as a token and park this thread
             # until an M picks the token up and hands its P over (or run()
             # ends); the token's queue reference was taken above
-            queued = exitsyscall_locked(mp, <void *>gp, &gp.status, &gp.lockedm)
+            queued = exitsyscall_park(mp, <void *>gp, &gp.status, &gp.lockedm)
     if pp != NULL:
         if not queued:
             Py_DECREF(gp)                # the token's reference, unused
@@ -272,7 +288,6 @@ cdef void goready(G gp) noexcept:
             wakep()
     else:
         gc_mutex_lock(&sched.lock)
-        if gqueue_put(&sched.gq, gptr) < 0:
-            gc_throw(b"out of memory in the global run queue")
+        globrunq_put(gptr)
         gc_mutex_unlock(&sched.lock)
         wakep()

@@ -1,7 +1,48 @@
-# gocore/_sched_proc.pxi - Ps and Ms: idle lists, wakep/startm, stopm, hand-off, findrunnable, the M loop.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_proc.pxi - Ps and Ms: the idle lists (pidle, midle),
+# acquirep, wakep/startm/newm, stopm, the hand-off of blocking calls
+# (entersyscall/exitsyscall, Go's syscall path), findrunnable with its
+# stealing and spinning, and the M loop (schedule). `include`d by _sched.pyx.
+#
+# Owns: sched's P and M lists and counts (under sched.lock, or atomic as
+# gocore_sched.h marks them), each M's nextp hand-over and park note, and
+# the global run queue's puts from the scheduler (globrunq_put).
+#
+# Spinning and wakep (Go's scheme). An M without work becomes "spinning"
+# (counted in sched.nmspinning) while it steals; at most half the busy Ps'
+# worth of Ms spin at once. Whoever makes a G runnable calls wakep(), which
+# starts or wakes an M only if a P is idle and no M is spinning: a spinning
+# M will find the new G, and when it does it calls wakep() itself before
+# running it, so work spreads one M at a time. An M that stops spinning
+# decrements nmspinning first and then re-checks every run queue before
+# parking: a G queued after its check sees nmspinning == 0 and wakes someone.
+# Rejected: waking an M per ready (a futex syscall per channel hand-off) and
+# a condition variable around the queues (one lock for every run queue op).
+#
+# Readying puts the G in the current P's runnext, which thieves take only
+# from a stuck P, so a ping-pong pair stays on one P; readying into runnext
+# alone wakes nobody: only Gs left in the ring (which can be stolen
+# usefully) call wakep(), and only on free-threaded builds. On GIL builds
+# one M runs Python at a time: a woken M would wait for the GIL holding
+# the Gs it stole (Go's sieve ran 1.55x slower at gomaxprocs 2). There
+# other Ms start only for blocking calls (hand-off), sysmon's retakes and
+# plain threads' readies. Looking for work, an M keeps the GIL (see
+# findrunnable_now) and drops it only to park.
+#
+# Out of memory. The global queue grows by malloc. Where the runtime itself
+# moves a G onto it (a ready from a thread without a P, a gosched, a sync
+# G's token, checkdead's async main), nobody could be told of a failure and
+# the G would be lost for good - a goroutine that never runs again: such
+# puts go through globrunq_put, which throws (Go's throw). The public calls
+# that can fail on memory raise MemoryError to their caller instead.
 
 # ---------------------------------------------------------------- Ps and Ms
+
+cdef inline void globrunq_put(void *gp) noexcept nogil:
+    """Caller holds sched.lock. Queue gp on the global run queue (its queue
+    reference passes to the queue). Out of memory throws: see the header."""
+    if gqueue_put(&sched.gq, gp) < 0:
+        gc_throw(b"out of memory in the global run queue")
+
 
 cdef bint p_is_idle(gc_p *pp) noexcept nogil:
     """Debug builds; caller holds sched.lock. Is pp on sched.pidle?"""
@@ -312,7 +353,7 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
 cdef bint exitsyscall(gc_m *mp) noexcept nogil:
     """mp's sync G returns from a blocking call: take an idle P (Go's
     exitsyscall fast path). 0 if none is idle and the runtime still runs:
-    the caller queues the G as a token and parks (exitsyscall_locked)."""
+    the caller queues the G as a token and parks (exitsyscall_park)."""
     cdef gc_p *pp
     gc_mutex_lock(&sched.lock)
     pp = pidleget()
@@ -325,8 +366,9 @@ cdef bint exitsyscall(gc_m *mp) noexcept nogil:
     return 1
 
 
-cdef bint exitsyscall_locked(gc_m *mp, void *gptr, int32_t *status, void **lockedm) noexcept nogil:
-    """The slow path (Go's exitsyscall0 + stoplockedm). gptr is mp's sync G;
+cdef bint exitsyscall_park(gc_m *mp, void *gptr, int32_t *status, void **lockedm) noexcept nogil:
+    """The slow path (Go's exitsyscall0 + stoplockedm); takes sched.lock
+    itself (the name says what it does: queue a token and park). gptr is mp's sync G;
     the caller took a queue reference for it. A sync G cannot move to another
     thread (its Python frames are on this one), so it goes on the global
     queue as a token and this M parks until the M that takes the token hands
@@ -346,8 +388,7 @@ cdef bint exitsyscall_locked(gc_m *mp, void *gptr, int32_t *status, void **locke
     mp.nextp = NULL
     st_rel_i32(status, G_RUNNABLE)
     st_rel_ptr(lockedm, <void *>mp)
-    if gqueue_put(&sched.gq, gptr) < 0:
-        gc_throw(b"out of memory in the global run queue")
+    globrunq_put(gptr)
     gc_mutex_unlock(&sched.lock)
     note_sleep(&mp.park)
     note_clear(&mp.park)
@@ -531,7 +572,7 @@ cdef int schedule(gc_m *mp) except -1:
             run_timers(mp.p)
             continue
         if (<G>gp).kind == G_SYNC and (<G>gp).thread_ident != 0:
-            # a started sync G: the token of its parked thread (exitsyscall_locked)
+            # a started sync G: the token of its parked thread (exitsyscall_park)
             lockedm = <gc_m *>xchg_ptr(&(<G>gp).lockedm, NULL)
             if lockedm != NULL:
                 startlockedm(mp, lockedm)

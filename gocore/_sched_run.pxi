@@ -1,5 +1,14 @@
-# gocore/_sched_run.pxi - run(), the runtime's start and teardown, panics, goroutines outliving run().
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_run.pxi - the runtime's life: runtime_start/procresize,
+# run() and its main goroutine, the background runtime's hand-over to a
+# later run(), panics (record_panic, stop_the_world), sync goroutines that
+# outlive run(), and teardown. `include`d by _sched.pyx.
+#
+# Owns: _gomaxprocs and the P array; _start_lock, bg_handover and run_owner
+# (one run() at a time); with _sched.pyx's globals, _main_g, _main_result
+# and _panic (GIL). Invariant (DESIGN's lifecycle rule): when run() returns,
+# every goroutine of that run is over - closed, or orphaned if it is a sync
+# goroutine stuck in foreign code - and no M of that run touches the next
+# one (sched.gen moves on; an M of an older generation exits).
 
 cdef void record_panic(object exc, G gp) noexcept:
     """Requires GIL. An exception escaped a goroutine: like a Go panic it
@@ -426,7 +435,7 @@ cdef gc_p *m0_getp(gc_m *m0) except? NULL:
     """Requires GIL. A P for M0 (NULL: the runtime is stopping). A fresh
     runtime has every P idle; an adopted one may have none idle (its
     goroutines keep them busy): then M0 queues a token on the global queue,
-    as a sync goroutine back from a blocking call does (exitsyscall_locked),
+    as a sync goroutine back from a blocking call does (exitsyscall_park),
     and sleeps until the M that takes the token hands over its P
     (startlockedm). The token is a bare G (kind SYNC, started, lockedm =
     m0) in no other list. M0 withdraws it (xchg lockedm to NULL; the
@@ -445,15 +454,14 @@ cdef gc_p *m0_getp(gc_m *m0) except? NULL:
         tok = G.__new__(G)
         tok.kind = G_SYNC
         tok.thread_ident = PyThread_get_thread_ident()
-        tok.status = G_RUNNABLE
+        st_rlx_i32(&tok.status, G_RUNNABLE)   # published by the global queue's lock
         gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # down in its tp_dealloc
         note_clear(&m0.park)
         m0.nextp = NULL
         tok.lockedm = <void *>m0
         Py_INCREF(tok)                      # the global queue's reference
         gc_mutex_lock(&sched.lock)
-        if gqueue_put(&sched.gq, <void *>tok) < 0:
-            gc_throw(b"out of memory in the global run queue")
+        globrunq_put(<void *>tok)
         gc_mutex_unlock(&sched.lock)
         while True:
             with nogil:
@@ -504,7 +512,7 @@ cdef void teardown(gc_m *m0) except *:
                 goready(gp)
                 closing.append(gp)
         elif gp.kind == G_SYNC:
-            # woken, but its thread waits for a P (exitsyscall_locked): wake
+            # woken, but its thread waits for a P (exitsyscall_park): wake
             # it without one; its token left on a run queue is dropped below
             mp = <gc_m *>xchg_ptr(&gp.lockedm, NULL)
             if mp != NULL:
@@ -612,7 +620,7 @@ cdef void close_goroutine(G gp) noexcept:
             sys.unraisablehook(make_unraisable(e, gp))
         gc_tls_g = NULL
     if gp.kind != G_SYNC or st != G_RUNNING:
-        gp.status = G_DEAD
+        st_rel_i32(&gp.status, G_DEAD)
         gp.coro = None
         gp.waiting = None
         fetch_add_i64(&sched.ngoroutines, -1)

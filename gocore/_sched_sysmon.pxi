@@ -1,5 +1,12 @@
-# gocore/_sched_sysmon.pxi - the monitor thread: retaking stuck Ps.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_sysmon.pxi - the monitor thread (Go's sysmon): finds Ps
+# stuck in one goroutine while work waits and hands them to another M.
+# `include`d by _sched.pyx.
+#
+# Owns: its own per-P "hold" array (no other thread reads it) and each P's
+# sysmon_tick/sysmon_when; writes P.stuck (relaxed atomic, read by thieves);
+# sched.sysmon_note/sysmon_wait (it sleeps while every P is idle;
+# acquirep/startm wake it). One sysmon per runtime generation
+# (sched.sysmon_running, under sched.lock).
 
 # ---------------------------------------------------------------- sysmon
 #

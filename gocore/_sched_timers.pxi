@@ -1,5 +1,20 @@
-# gocore/_sched_timers.pxi - the timer heap and firing timers.
-# `include`d by _sched.pyx: one extension, plain C calls between files.
+# gocore/_sched_timers.pxi - the runtime's one timer heap (csrc/
+# gocore_timer.h): sleeping goroutines (TK_READY_G) and Timer/Ticker/after
+# objects (TK_PYOBJ); run_timers fires the due ones between goroutines, an
+# idle M sleeps until the earliest (stopm's timer_m), timers_kick pokes it
+# when a new one comes first. `include`d by _sched.pyx.
+#
+# Owns: `timers` and timer_kick, both under timerlock (lock order: after
+# channel locks, before sched.lock; its holders never wait for the GIL).
+# timers.len and timers.next_when are also published atomically, for the
+# lock-free "anything due?" checks of the M loop, sysmon and checkdead.
+# References: the heap holds one reference to a TK_PYOBJ timer's owner,
+# dropped when the timer leaves the heap (fired, deleted, swept, dropped at
+# teardown); a TK_READY_G timer borrows its sleeping G.
+# Out of memory: adding a timer for a caller raises MemoryError there
+# (_time.pyx, _net.pyx); a ticker's re-add in run_timers cannot fail (the
+# pop just freed its slot) and throws if it ever did, rather than stop the
+# ticker silently.
 
 # ---------------------------------------------------------------- timers
 
@@ -138,7 +153,8 @@ cdef void run_timers(gc_p *pp) noexcept:
         if t.period > 0:
             # a ticker: next tick after now, dropping ticks a slow receiver missed
             t.when += t.period * ((now - t.when) // t.period + 1)
-            timers_add(&timers, t)
+            if timers_add(&timers, t) < 0:       # cannot fail: the pop freed a slot
+                gc_throw(b"out of memory re-adding a ticker to the timer heap")
             if t.kind == TK_PYOBJ:
                 Py_INCREF(<object>t.arg)    # the heap keeps its reference; we fire with our own
                 gc_dbg_add(GC_DBG_TIMER_REFS, 1)
