@@ -31,7 +31,7 @@ from libc.string cimport memset
 
 from gocore._includes.atomic cimport *
 from gocore._includes.futex cimport *
-from gocore._includes.clock cimport nanotime, nanotime_coarse
+from gocore._includes.clock cimport nanotime, nanotime_coarse, gc_sleep_us
 from gocore._includes.config cimport gc_throw, GOCORE_RUNQ_CAP
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_N, GC_DBG_G_OBJECTS, GC_DBG_CHAN_WAITERS,
@@ -40,6 +40,13 @@ from gocore._includes.runq cimport *
 from gocore._includes.schedc cimport *
 from gocore._includes.timer cimport *
 from gocore._includes.pytype cimport gc_internal_type
+from gocore._includes.signal cimport *
+from gocore._includes.pyapi cimport (PySendResult, PYGEN_RETURN, PYGEN_ERROR, PYGEN_NEXT,
+                                     PyIter_Send, PyCoro_CheckExact, PyErr_CheckSignals,
+                                     PyThread_start_new_thread, PyThread_get_thread_ident,
+                                     PyMethodDef, METH_FASTCALL, METH_KEYWORDS,
+                                     PyCFunction_NewEx, PyTuple_New, PyTuple_SET_ITEM,
+                                     gc_pyfunc_is_async, gc_error_set)
 
 import os
 import signal
@@ -49,30 +56,19 @@ import threading
 # and the enum-converting signal.getsignal() cost ~80 us per run()
 from _signal import getsignal as raw_getsignal
 
-cdef extern from "Python.h":
-    ctypedef enum PySendResult:
-        PYGEN_RETURN
-        PYGEN_ERROR
-        PYGEN_NEXT
-    PySendResult PyIter_Send(object iter, object arg, PyObject **presult)
-    int PyErr_CheckSignals() except -1
-    ctypedef void (*thread_func)(void *) noexcept nogil
-    unsigned long PyThread_start_new_thread(thread_func f, void *arg) nogil
-    bint PyCoro_CheckExact(object o)
-    unsigned long PyThread_get_thread_ident()
+# ---------------------------------------------------------------- shared state
+#
+# The state every mechanism file reads. A mechanism's own state is declared
+# at the top of its file, with its protocol.
 
-cdef extern from *:
-    """
-    /* Per-thread: the M this thread is (NULL for plain threads) and the G it
-     * runs now (borrowed). Only the owning thread reads or writes them. */
-    #define GC_TLS __thread __attribute__((tls_model("initial-exec")))
-    static GC_TLS gc_m *gc_tls_m;
-    static GC_TLS PyObject *gc_tls_g;
-    static gc_sched gc_sched_;
-    """
+cdef extern from "gocore_sched.h":
+    # per thread (csrc/gocore_sched.h): the M this thread is (NULL for plain
+    # threads) and the G it runs now (borrowed); only their thread touches them
     gc_m *gc_tls_m
     PyObject *gc_tls_g
-    gc_sched gc_sched_ "gc_sched_"
+    # the one scheduler, reached through `sched`: each field of gc_sched says
+    # whether sched.lock guards it or it is atomic (csrc/gocore_sched.h)
+    gc_sched gc_sched_
 
 cdef gc_sched *sched = &gc_sched_
 
@@ -120,40 +116,15 @@ cdef object park_sentinel():
 def get_park_sentinel():
     return PARK
 
-cdef object _main_result = None     # Requires GIL: set by the main G's exit
-cdef object _panic = None           # Requires GIL: first exception escaping a goroutine
-cdef G _main_g = None               # Requires GIL: run()'s main goroutine
-cdef object _panic_hook = None
-cdef object _panic_lock = threading.Lock()
-
-cdef extern from *:
-    """
-    #include <time.h>
-    static inline void futex_sleep_us(long us) {
-        struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    """
-    void futex_sleep_us(long us) nogil
-
-
-cdef extern from *:
-    """
-    static char gc_timers_due_marker;
-    #define TIMERS_DUE ((void *)&gc_timers_due_marker)
-    """
-    void *TIMERS_DUE
-
-
-cdef extern from *:
-    """
-    #ifdef Py_GIL_DISABLED
-    #define GC_GIL_BUILD 0
-    #else
-    #define GC_GIL_BUILD 1
-    #endif
-    """
-    int GC_GIL_BUILD
+# The outcome of run() (_sched_run.pxi). Requires GIL for all of them; on
+# free-threaded builds _panic's first write is under _panic_lock (Ms may
+# panic at once), and run() reads _main_result and _panic only after
+# teardown has stopped every M.
+cdef object _main_result = None     # set by the main G's goexit
+cdef object _panic = None           # the first exception escaping a goroutine
+cdef G _main_g = None               # run()'s main goroutine; None outside run()
+cdef object _panic_hook = None      # set_panic_hook's hook (outside run())
+cdef object _panic_lock = threading.Lock()   # _panic's first write; one-time lazy imports
 
 
 # ---------------------------------------------------------------- the mechanisms

@@ -86,18 +86,6 @@ cdef object go_fastcall(PyObject *self, PyObject **args, Py_ssize_t nargs, PyObj
     return go_impl(<object>args[0], rest, kw)
 
 
-cdef extern from "Python.h":
-    ctypedef struct PyMethodDef:
-        const char *ml_name
-        void *ml_meth
-        int ml_flags
-        const char *ml_doc
-    int METH_FASTCALL
-    int METH_KEYWORDS
-    object PyCFunction_NewEx(PyMethodDef *ml, object self, object module)
-    tuple PyTuple_New(Py_ssize_t n)
-    void PyTuple_SET_ITEM(object t, Py_ssize_t i, object o)
-
 cdef PyMethodDef go_def
 go_def.ml_name = "go"
 go_def.ml_meth = <void *>go_fastcall
@@ -120,22 +108,6 @@ cdef object _await_it = _ns["await_it"]
 del _ns
 
 cdef object _iscoroutinefunction = None
-
-cdef extern from *:
-    """
-    /* 1: a Python function whose code is an async def (CO_COROUTINE),
-     * 2: a generator function, 3: an async generator function, 0: another
-     * Python function, -1: not a plain Python function. */
-    static inline int gc_pyfunc_is_async(PyObject *fn) {
-        if (!PyFunction_Check(fn)) return -1;
-        PyCodeObject *co = (PyCodeObject *)PyFunction_GET_CODE(fn);
-        if (co->co_flags & CO_COROUTINE) return 1;
-        if (co->co_flags & CO_ASYNC_GENERATOR) return 3;
-        if (co->co_flags & CO_GENERATOR) return 2;
-        return 0;
-    }
-    """
-    int gc_pyfunc_is_async(object fn)
 
 cdef object _isgenfunction = None
 

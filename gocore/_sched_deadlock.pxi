@@ -198,10 +198,6 @@ cdef int deadlock_suspect(G gp) except -1:
     return 1
 
 
-def _deadlock_error():
-    return DeadlockError("all goroutines are asleep - deadlock!")
-
-
 cdef bint sched_quiet(int32_t self_running) noexcept:
     """checkdead's conditions, re-checked by the woken main goroutine: at
     most self_running Ms running (the caller's own), nothing runnable, no

@@ -15,25 +15,7 @@
 
 DEBUG = bool(GOCORE_DEBUG)
 
-cdef extern from *:
-    """
-    static int64_t gc_dbg_store[GC_DBG_N];   /* the counters every module updates */
-    /* Debug builds: G objects are counted as freed in a tp_dealloc wrapper
-     * (installed at import, so release builds keep Cython's own dealloc). */
-    static destructor gc_g_dealloc_orig;
-    static int (*gc_g_counted)(PyObject *);
-    static void gc_g_dealloc_hook(PyObject *o) {
-        if (gc_g_counted(o)) gc_dbg_add(GC_DBG_G_OBJECTS, -1);
-        gc_g_dealloc_orig(o);
-    }
-    static void gc_g_install_dealloc_hook(PyObject *type, int (*counted)(PyObject *)) {
-        gc_g_counted = counted;
-        gc_g_dealloc_orig = ((PyTypeObject *)type)->tp_dealloc;
-        ((PyTypeObject *)type)->tp_dealloc = gc_g_dealloc_hook;
-    }
-    """
-    int64_t gc_dbg_store[]
-    void gc_g_install_dealloc_hook(object type, int (*counted)(PyObject *) noexcept)
+# gc_dbg_store and the G dealloc hook: csrc/gocore_sched.h
 
 cdef int64_t *dbg_counters() noexcept nogil:
     """The debug counters, for the other compiled modules (they point their
@@ -145,7 +127,7 @@ cdef int debug_check(str where, bint fatal) except -1:
         if nanotime() > deadline:
             break
         with nogil:
-            futex_sleep_us(2000)
+            gc_sleep_us(2000)
     msg = f"debug check at {where}: {msg}"
     if fatal:
         gc_throw(msg.encode())

@@ -8,8 +8,10 @@
 # waker can ready a G that is still running; and the queue reference the M
 # took from a run queue, which execute() holds while the G runs and hands
 # on (to the parked state, the global queue of a gosched, or goexit).
-# Invariants: only the M running a G writes gc_tls_g; a G reaching goexit
-# is G_RUNNING and leaves allgs and ngoroutines exactly once.
+# Invariants: gc_tls_g names the G whose Python code the thread runs (set
+# around each step here, and by teardown while it closes a coroutine as its
+# G); a G reaching goexit is G_RUNNING and leaves allgs and ngoroutines
+# exactly once.
 
 cdef inline void execute(gc_m *mp, void *gptr) noexcept:
     """Requires GIL; mp owns gptr's queue reference. Runs the G one step."""
@@ -205,18 +207,9 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
 cdef object fetch_exception():
     """Requires GIL, an exception set: take it (with its traceback)."""
     try:
-        raise_current()
+        gc_error_set()       # csrc/gocore_pyutil.h: -1, the error already set
     except BaseException as e:
         return e
-
-cdef extern from *:
-    """
-    static int raise_current_impl(void) { return -1; }   /* the error is already set */
-    """
-    int raise_current_impl() except -1
-
-cdef int raise_current() except -1:
-    return raise_current_impl()
 
 
 _ASYNC_BRIDGE = ("to call asyncio code from a goroutine, use gocore.aio.call "

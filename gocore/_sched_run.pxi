@@ -529,7 +529,7 @@ cdef void teardown(gc_m *m0) except *:
                    if ld_acq_i32(&gp.status) != G_DEAD and not goexit_ignored(gp)]
         if closing:
             with nogil:
-                futex_sleep_us(500)
+                gc_sleep_us(500)
     # What is left of the sync goroutines (inside foreign code, or deaf to
     # GoroutineExit) is orphaned: run() does not wait for it (see
     # "sync goroutines that outlive run()"). One on its way out is waited
@@ -541,7 +541,7 @@ cdef void teardown(gc_m *m0) except *:
         while (ld_acq_i32(&gp.status) != G_DEAD and not orphan_sync_g(gp)
                and nanotime() < unwind_deadline):
             with nogil:
-                futex_sleep_us(200)
+                gc_sleep_us(200)
     # Wait until the other Ms have left their loops; an M inside a sync
     # goroutine's foreign call (time.sleep, socket...) is not waited for: it
     # exits on its own when the call returns (its gen is old by then).
@@ -558,7 +558,7 @@ cdef void teardown(gc_m *m0) except *:
             break
         stop_the_world()
         with nogil:
-            futex_sleep_us(200)
+            gc_sleep_us(200)
     # Take every queued G out of the run queues (their references are ours).
     held = []
     gc_mutex_lock(&sched.lock)

@@ -81,7 +81,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
         gc_mutex_unlock(&sched.lock)
         return
     while True:
-        futex_sleep_us(delay_us)
+        gc_sleep_us(delay_us)
         if ld_acq_i32(&sched.stopping) or sched.gen != gen:
             break
         if ld_acq_i32(&sched.npidle) == sched.nprocs:

@@ -1,5 +1,6 @@
 # Extern declarations for csrc/gocore_sched.h: M and the global sched.
 from libc.stdint cimport uint32_t, int32_t, int64_t
+from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_mutex, gc_note
 from gocore._includes.runq cimport gc_p, gc_gqueue
 
@@ -57,15 +58,9 @@ cdef extern from "gocore_sched.h" nogil:
         GOEXIT_IGNORED
         GOEXIT_ORPHANED
         GOEXIT_EXITING
-    void gc_block_signals()
-    void gc_sigchain_begin(int32_t *flag, gc_note *m0note)
-    int gc_sigchain_add(int sig)
-    void gc_sigchain_end()
-    uint32_t note_sleep_or_signal(gc_note *n)
     uint32_t gc_fastrand(uint32_t *state)
     int gc_tstate_detached(void *ts)
 
-cdef extern from "gocore_sched.h" nogil:
     uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns)
     ctypedef struct gc_gref:
         void *g
@@ -86,3 +81,10 @@ cdef extern from "gocore_sched.h" nogil:
     gc_p *pown_acquire(gc_m *mp)
     void pown_release(gc_m *mp, gc_p *pp)
     bint pown_retake(gc_p *pp)
+
+    int GC_GIL_BUILD            # 1 with the GIL, 0 on free-threaded builds
+    void *TIMERS_DUE            # findrunnable: "timers are due", never a G
+    int64_t gc_dbg_store[]      # debug builds: the counters' storage
+
+cdef extern from "gocore_sched.h":
+    void gc_g_install_dealloc_hook(object type, int (*counted)(PyObject *) noexcept)
