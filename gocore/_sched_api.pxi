@@ -187,6 +187,8 @@ def num_goroutine():
         n += 1          # the main thread
     return n
 
+# ---------------------------------------------------------------- settings
+
 def gomaxprocs(n=None):
     """Return the number of processors (Ps); with n >= 1, set it and return
     the previous value. gomaxprocs(0), as Go's GOMAXPROCS(0), only returns it.
@@ -235,6 +237,8 @@ def set_panic_hook(hook):
     _panic_hook = hook
 
 
+# ---------------------------------------------------------------- the inspection gate
+#
 # The inspection gate (free-threaded builds). dump_goroutines() reads the
 # frames of parked and runnable goroutines from its own thread; with no GIL
 # such a goroutine could start running meanwhile and change those frames

@@ -10,6 +10,8 @@
 # goroutine stuck in foreign code - and no M of that run touches the next
 # one (sched.gen moves on; an M of an older generation exits).
 
+# ---------------------------------------------------------------- panics
+
 cdef void record_panic(object exc, G gp) noexcept:
     """Requires GIL. An exception escaped a goroutine: like a Go panic it
     ends the program - run() re-raises it; without run() the panic hook
@@ -280,6 +282,8 @@ cdef void runtime_ensure_started() except *:
                 runtime_start(0)
 
 
+
+# ---------------------------------------------------------------- run()
 
 cdef chain_signal(int signum):
     if gc_sigchain_add(signum) < 0:
