@@ -3,9 +3,9 @@
  * chaining in gocore_signal.h. Their invariants and the lock order are
  * written in gocore/_sched.pxd.
  *
- * Only the _sched extension includes this header (through
- * gocore/_includes/schedc.pxd), so the state defined static at its end is
- * that module's own.
+ * Declarations only: the state itself (the sched instance, per-thread M
+ * and G) is defined in gocore_schedstate.h, which the _sched extension
+ * alone includes.
  */
 #ifndef GOCORE_SCHED_H
 #define GOCORE_SCHED_H
@@ -221,37 +221,5 @@ typedef struct {
 #else
 #define GC_GIL_BUILD 1
 #endif
-
-/* ---- The _sched extension's own state. */
-
-/* Per thread: the M this thread is (NULL for plain threads) and the G it
- * runs now (borrowed). Only the owning thread reads or writes them. */
-#define GC_TLS __thread __attribute__((tls_model("initial-exec")))
-static GC_TLS gc_m *gc_tls_m;
-static GC_TLS PyObject *gc_tls_g;
-
-static gc_sched gc_sched_;          /* `sched` in the Cython code */
-
-/* findrunnable's answer "no G, but timers are due": an address that is no
- * G's. */
-static char gc_timers_due_marker;
-#define TIMERS_DUE ((void *)&gc_timers_due_marker)
-
-/* Debug builds: the counters every module updates (gocore_config.h; the
- * other modules point their gc_dbg_ctr here at import). G objects are
- * counted as freed in a tp_dealloc wrapper installed at import, so release
- * builds keep Cython's own dealloc. */
-static int64_t gc_dbg_store[GC_DBG_N];
-static destructor gc_g_dealloc_orig;
-static int (*gc_g_counted)(PyObject *);
-static void gc_g_dealloc_hook(PyObject *o) {
-    if (gc_g_counted(o)) gc_dbg_add(GC_DBG_G_OBJECTS, -1);
-    gc_g_dealloc_orig(o);
-}
-static void gc_g_install_dealloc_hook(PyObject *type, int (*counted)(PyObject *)) {
-    gc_g_counted = counted;
-    gc_g_dealloc_orig = ((PyTypeObject *)type)->tp_dealloc;
-    ((PyTypeObject *)type)->tp_dealloc = gc_g_dealloc_hook;
-}
 
 #endif

@@ -61,14 +61,17 @@ from _signal import getsignal as raw_getsignal
 # The state every mechanism file reads. A mechanism's own state is declared
 # at the top of its file, with its protocol.
 
-cdef extern from "gocore_sched.h":
-    # per thread (csrc/gocore_sched.h): the M this thread is (NULL for plain
-    # threads) and the G it runs now (borrowed); only their thread touches them
+cdef extern from "gocore_schedstate.h":
+    # per thread: the M this thread is (NULL for plain threads) and the G it
+    # runs now (borrowed); only their own thread reads or writes them
     gc_m *gc_tls_m
     PyObject *gc_tls_g
     # the one scheduler, reached through `sched`: each field of gc_sched says
     # whether sched.lock guards it or it is atomic (csrc/gocore_sched.h)
     gc_sched gc_sched_
+    void *TIMERS_DUE            # findrunnable: "timers are due", never a G
+    int64_t gc_dbg_store[]      # debug builds: the counters' storage (_sched_debug.pxi)
+    void gc_g_install_dealloc_hook(object type, int (*counted)(PyObject *) noexcept)
 
 cdef gc_sched *sched = &gc_sched_
 

@@ -15,7 +15,7 @@
 
 DEBUG = bool(GOCORE_DEBUG)
 
-# gc_dbg_store and the G dealloc hook: csrc/gocore_sched.h
+# gc_dbg_store and the G dealloc hook: csrc/gocore_schedstate.h
 
 cdef int64_t *dbg_counters() noexcept nogil:
     """The debug counters, for the other compiled modules (they point their

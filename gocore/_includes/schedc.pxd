@@ -1,6 +1,5 @@
 # Extern declarations for csrc/gocore_sched.h: M and the global sched.
 from libc.stdint cimport uint32_t, int32_t, int64_t
-from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_mutex, gc_note
 from gocore._includes.runq cimport gc_p, gc_gqueue
 
@@ -83,8 +82,3 @@ cdef extern from "gocore_sched.h" nogil:
     bint pown_retake(gc_p *pp)
 
     int GC_GIL_BUILD            # 1 with the GIL, 0 on free-threaded builds
-    void *TIMERS_DUE            # findrunnable: "timers are due", never a G
-    int64_t gc_dbg_store[]      # debug builds: the counters' storage
-
-cdef extern from "gocore_sched.h":
-    void gc_g_install_dealloc_hook(object type, int (*counted)(PyObject *) noexcept)
