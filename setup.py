@@ -2,6 +2,7 @@
 
 GOCORE_DEBUG=1 builds invariant asserts and a 4-slot local run queue.
 """
+import glob
 import os
 import sys
 
@@ -25,11 +26,18 @@ extra_compile_args = ["-O2", "-std=gnu11", "-Wno-unused-function"]
 if DEBUG:
     extra_compile_args += ["-O1", "-g"]
 
+# What a module's C depends on besides its .pyx: every csrc header, and for
+# _sched the .pxi files its .pyx includes (one per mechanism), so that an edit
+# to any of them rebuilds the extension (setuptools compares timestamps).
+HEADERS = sorted(glob.glob("csrc/*.h"))
+DEPENDS = {"_sched": sorted(glob.glob("gocore/_sched_*.pxi")) + ["gocore/_netpoll.pxi"]}
+
 extensions = [
     Extension(
         f"gocore.{name}",
         [f"gocore/{name}.pyx"],
         include_dirs=["csrc"],
+        depends=HEADERS + DEPENDS.get(name, []),
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
     )

@@ -21,4 +21,11 @@ static inline int64_t nanotime_coarse(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Sleep the calling thread for `us` microseconds (nanosleep; an interrupted
+ * sleep returns early): polling loops of sysmon and teardown. nogil. */
+static inline void gc_sleep_us(long us) {
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    nanosleep(&ts, NULL);
+}
+
 #endif

@@ -1,15 +1,19 @@
 /* gocore_sched.h - the C structs of the scheduler: M (an OS thread) and the
- * global `sched`. P and the run queues are in gocore_runq.h. Their
- * invariants and the lock order are written in gocore/_sched.pxd.
+ * global `sched`. P and the run queues are in gocore_runq.h, signal
+ * chaining in gocore_signal.h. Their invariants and the lock order are
+ * written in gocore/_sched.pxd.
+ *
+ * Declarations only: the state itself (the sched instance, per-thread M
+ * and G) is defined in gocore_schedstate.h, which the _sched extension
+ * alone includes.
  */
 #ifndef GOCORE_SCHED_H
 #define GOCORE_SCHED_H
 
 #include <Python.h>
-#include <pthread.h>
-#include <signal.h>
+#include <errno.h>
 #include <stdint.h>
-#include <string.h>
+#include <time.h>
 
 #include "gocore_atomic.h"
 #include "gocore_futex.h"
@@ -172,100 +176,6 @@ static inline int gc_tstate_detached(void *ts) {
 static inline int gc_tstate_detached(void *ts) { (void)ts; return 0; }
 #endif
 
-/* Block every asynchronous signal in the calling thread, so that the process'
- * signals (SIGINT above all) are delivered to the main thread. */
-static inline void gc_block_signals(void) {
-    sigset_t set;
-    sigfillset(&set);
-    sigdelset(&set, SIGSEGV); sigdelset(&set, SIGBUS); sigdelset(&set, SIGFPE);
-    sigdelset(&set, SIGILL); sigdelset(&set, SIGABRT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-/* Signals with a Python handler during run(): our handler chains to the one
- * it replaced (CPython's, which trips Python's flag), then pokes M0 so that
- * it runs Python's handlers even if the signal came while it was between
- * waits (looking for work in C code) and would otherwise sleep on with the
- * handler pending. Python's handlers run on the main thread only, and the
- * other Ms block asynchronous signals, so nothing else would notice.
- *
- * Protocol: run() (main thread, GIL held) fills gc_sig_old[sig] before
- * sigaction installs gc_chain_handler, and restores it - unless Python
- * replaced ours meanwhile (signal.signal() during run) - before clearing
- * gc_sigpending_flag/gc_m0_note, which are set once per run() before the
- * first install. The handler only reads them. */
-static struct sigaction gc_sig_old[NSIG];
-static unsigned char gc_sig_chained[NSIG];
-static int32_t *gc_sigpending_flag;
-static gc_note *gc_m0_note;
-/* Set once by the network poller (gocore/_netpoll.pxi): breaks an
- * epoll_wait that M0 may block in (an eventfd write: async-signal-safe). */
-static void (*gc_sig_netbreak)(void);
-
-static void gc_chain_handler(int sig, siginfo_t *info, void *ctx) {
-    struct sigaction *old = &gc_sig_old[sig];
-    if (old->sa_flags & SA_SIGINFO) {
-        if (old->sa_sigaction) old->sa_sigaction(sig, info, ctx);
-    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-        old->sa_handler(sig);
-    }
-    if (gc_sigpending_flag) st_rel_i32(gc_sigpending_flag, 1);
-    fence_seq_cst();      /* pairs with stopm's: it sees the flag or our poke */
-    if (gc_m0_note) note_poke(gc_m0_note);   /* M0 sees 2: poked, not handed a P */
-    if (gc_sig_netbreak) gc_sig_netbreak();
-}
-
-static inline void gc_sigchain_begin(int32_t *flag, gc_note *m0note) {
-    gc_sigpending_flag = flag;
-    gc_m0_note = m0note;
-}
-
-/* Chain sig (which has a Python handler) for the rest of this run(). Returns
- * 1 if chained now, 0 if already chained or nothing to chain, -1 on error. */
-static inline int gc_sigchain_add(int sig) {
-    struct sigaction sa;
-    if (sig <= 0 || sig >= NSIG || !gc_m0_note) return 0;
-    if (gc_sig_chained[sig]) {
-        if (sigaction(sig, NULL, &sa) != 0) return -1;
-        if ((sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == gc_chain_handler)
-            return 0;
-        gc_sig_chained[sig] = 0;      /* Python replaced ours: chain the new one */
-    }
-    if (sigaction(sig, NULL, &gc_sig_old[sig]) != 0) return -1;
-    if (!(gc_sig_old[sig].sa_flags & SA_SIGINFO) &&
-        (gc_sig_old[sig].sa_handler == SIG_DFL || gc_sig_old[sig].sa_handler == SIG_IGN))
-        return 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = gc_chain_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (gc_sig_old[sig].sa_flags & SA_RESTART);
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0) return -1;
-    gc_sig_chained[sig] = 1;
-    return 1;
-}
-
-/* End of run(): put back every handler we replaced that is still ours. */
-static inline void gc_sigchain_end(void) {
-    struct sigaction cur;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (!gc_sig_chained[sig]) continue;
-        gc_sig_chained[sig] = 0;
-        if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
-                cur.sa_sigaction == gc_chain_handler)
-            sigaction(sig, &gc_sig_old[sig], NULL);
-    }
-    gc_sigpending_flag = NULL;
-    gc_m0_note = NULL;
-}
-
-/* note_sleep for M0: returns 1 when woken, 2 when interrupted by SIGINT
- * (the handler moves the key 0 -> 2, so no wake-up can be lost). */
-static inline uint32_t note_sleep_or_signal(gc_note *n) {
-    uint32_t k;
-    while ((k = ld_acq_u32(&n->key)) == 0) futex_wait(&n->key, 0, -1);
-    return k;
-}
-
 static inline uint32_t gc_fastrand(uint32_t *state) {
     /* xorshift32: cheap randomness for victim and select order */
     uint32_t x = *state;
@@ -273,8 +183,6 @@ static inline uint32_t gc_fastrand(uint32_t *state) {
     *state = x ? x : 0x9e3779b9u;
     return x;
 }
-
-#endif
 
 /* Sleep on an M's note until woken (1), poked or interrupted by a signal
  * (2; only M0 takes signals: the other Ms block them) or deadline_ns passes
@@ -306,3 +214,12 @@ typedef struct {
     int32_t *wake_flags;
     gc_note *note;
 } gc_gref;
+
+/* GC_GIL_BUILD: 1 on CPython builds with the GIL, 0 on free-threaded ones. */
+#ifdef Py_GIL_DISABLED
+#define GC_GIL_BUILD 0
+#else
+#define GC_GIL_BUILD 1
+#endif
+
+#endif

@@ -5,56 +5,15 @@ and Go's `context`, run by a compiled M:P:G work-stealing scheduler.
 """
 
 
-def _use_installed_build() -> bool:
-    """A checkout's source package, first on sys.path (`python -m ...` from
-    the checkout's root puts the current directory there), has no compiled
-    core. If an installed gocore with one is further down sys.path, import
-    that instead, and say so on stderr: never a pure-Python fallback, and
-    never silently a build other than the one asked for. Returns False if
-    there is none (the caller raises)."""
-    import glob
-    import importlib.util
-    import os
-    import sys
-    here = os.path.dirname(os.path.abspath(__file__))
-    if not os.path.exists(os.path.join(os.path.dirname(here), "setup.py")):
-        return False                      # not a checkout: a broken install
-    for entry in sys.path:
-        d = os.path.join(os.path.abspath(entry or os.getcwd()), "gocore")
-        if d != here and glob.glob(os.path.join(d, "_sched*.so")):
-            break
-    else:
-        return False
-    stale = max((os.path.getmtime(f) for f in glob.glob(os.path.join(here, "*.pyx"))), default=0) > \
-        min(os.path.getmtime(f) for f in glob.glob(os.path.join(d, "_sched*.so")))
-    sys.stderr.write(f"gocore: {here} is a source checkout without a compiled core; "
-                     f"using the installed build in {d}"
-                     + (" (older than the checkout's .pyx files: reinstall to test them)" if stale else "")
-                     + "\n")
-    spec = importlib.util.spec_from_file_location("gocore", os.path.join(d, "__init__.py"),
-                                                  submodule_search_locations=[d])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gocore"] = module        # `import gocore` returns what sys.modules holds
-    spec.loader.exec_module(module)
-    return True
-
-
-def _missing_core(e: ImportError) -> ImportError:
-    """The error for a missing compiled core: no silent pure-Python fallback."""
-    return ImportError(
-        "gocore's compiled core (gocore._sched) is missing or failed to load: "
-        "install gocore with `pip install .` (it compiles the Cython/C "
-        f"extensions) rather than importing it from a source tree ({e})")
-
-
 try:
     from gocore import _sched
 except ImportError as e:
-    if not _use_installed_build():
-        raise _missing_core(e) from e
-    # sys.modules["gocore"] is the installed package now: the imports below
-    # resolve in it, and `import gocore` returns it.
+    # a source checkout without a compiled core: gocore/_bootstrap.py either
+    # loads an installed build in its place (sys.modules["gocore"] is then
+    # that package, in which the imports below resolve) or raises a clear
+    # ImportError - never a pure-Python fallback
+    from gocore._bootstrap import load_installed_build_or_raise
+    load_installed_build_or_raise(e)
 
 from gocore._chan import (
     Chan,

@@ -60,18 +60,8 @@ import os as _os
 import time as _time
 import _socket
 
-cdef extern from "Python.h":
-    ctypedef enum PySendResult:
-        PYGEN_RETURN
-        PYGEN_ERROR
-        PYGEN_NEXT
-    PySendResult PyIter_Send(object iter, object arg, PyObject **presult)
-    ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **)
-    ctypedef struct PyAsyncMethods:
-        sendfunc am_send
-    ctypedef struct PyTypeObject:
-        PyAsyncMethods *tp_as_async
-    int _PyBytes_Resize(PyObject **b, Py_ssize_t n) except -1
+from gocore._includes.pyapi cimport (PySendResult, PYGEN_RETURN, PYGEN_ERROR, PYGEN_NEXT, PyIter_Send,
+                                     sendfunc, PyAsyncMethods, PyTypeObject, _PyBytes_Resize)
 
 cdef extern from *:
     """

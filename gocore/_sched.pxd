@@ -110,7 +110,8 @@ cdef class G:
     # token from lockedm with xchg (the scheduler picking the G: it hands
     # its P to that M; or teardown: it wakes the M to unwind) owns the wake-up.
     cdef void *lockedm
-    # atomic (any M)
+    # atomic (any M): ld_acq_i32/st_rel_i32 and the like (gocore_atomic.h),
+    # never a plain load or store once the G is shared
     cdef int32_t status         # GStatus
     cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1
     # written by the G itself before it parks (read by dump and teardown)
@@ -140,6 +141,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
 cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
                        int32_t reason, object w, int64_t deadline_ns) except -1
 cdef void goready(G gp) noexcept
+# after a park (_sched_deadlock.pxi explains the WAKE_DEADLOCK -> retry -> suspect path)
 cdef int check_wake(G gp) except -1        # 1: retry the operation
 cdef int deadlock_suspect(G gp) except -1  # on a retry: 1 if waiting again means deadlock
 cdef void runtime_ensure_started() except *
@@ -148,7 +150,7 @@ cdef int goroutine_closed_outside(PyObject *g) except -1   # an awaitable's clos
 cdef object thrown_exception(object typ, object val, object tb)
 cdef object park_sentinel()
 
-# timers (the heap lives in the scheduler; _time.pyx builds on these)
+# timers (the heap: _sched_timers.pxi; _time.pyx and _net.pyx build on these)
 cdef void timer_lock() noexcept                      # Requires GIL
 cdef int timer_add_locked(gc_timer *t) noexcept nogil  # Caller holds timerlock
 cdef bint timer_del_locked(gc_timer *t) noexcept nogil # Caller holds timerlock

@@ -4,3 +4,4 @@ from libc.stdint cimport int64_t
 cdef extern from "gocore_clock.h" nogil:
     int64_t nanotime()
     int64_t nanotime_coarse()
+    void gc_sleep_us(long us)

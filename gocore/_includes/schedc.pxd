@@ -57,15 +57,9 @@ cdef extern from "gocore_sched.h" nogil:
         GOEXIT_IGNORED
         GOEXIT_ORPHANED
         GOEXIT_EXITING
-    void gc_block_signals()
-    void gc_sigchain_begin(int32_t *flag, gc_note *m0note)
-    int gc_sigchain_add(int sig)
-    void gc_sigchain_end()
-    uint32_t note_sleep_or_signal(gc_note *n)
     uint32_t gc_fastrand(uint32_t *state)
     int gc_tstate_detached(void *ts)
 
-cdef extern from "gocore_sched.h" nogil:
     uint32_t note_sleep_deadline(gc_note *n, int64_t deadline_ns)
     ctypedef struct gc_gref:
         void *g
@@ -86,3 +80,5 @@ cdef extern from "gocore_sched.h" nogil:
     gc_p *pown_acquire(gc_m *mp)
     void pown_release(gc_m *mp, gc_p *pp)
     bint pown_retake(gc_p *pp)
+
+    int GC_GIL_BUILD            # 1 with the GIL, 0 on free-threaded builds

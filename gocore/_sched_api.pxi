@@ -1,0 +1,401 @@
+# gocore/_sched_api.pxi - the public functions of the scheduler (go,
+# gosched, num_goroutine, gomaxprocs, set_max_threads, set_panic_hook) and
+# inspection: the counters behind stats(), the goroutine snapshot behind
+# dump_goroutines() with its inspection gate, and gocore.aio's hooks.
+# `include`d by _sched.pyx. run() itself is in _sched_run.pxi.
+#
+# Everything here takes a snapshot or hands work to the other files; it
+# owns only go()'s method definition and inspect_gate (atomic; see there).
+
+# ---------------------------------------------------------------- public API
+
+cdef object go_impl(object fn, tuple args, dict kwargs):
+    """go(): start a goroutine (see the docstring of gocore.go). args and
+    kwargs are None when empty."""
+    cdef G gp
+    cdef gc_m *mp
+    cdef gc_p *pp
+    cdef int queued
+    mp = gc_tls_m
+    if mp != NULL and ld_acq_i32(&mp.goexit) == GOEXIT_ORPHANED:
+        raise GoroutineExit()    # check_goexit(), inline: a sync G that outlived its run()
+    if PyCoro_CheckExact(fn):
+        if args is not None or kwargs is not None:
+            raise TypeError("go(coroutine) takes no extra arguments")
+        gp = newg(G_ASYNC, None, None, None)
+        gp.coro = fn
+    elif is_async_function(fn):
+        gp = newg(G_ASYNC, fn, args, kwargs)
+    elif callable(fn):
+        gp = newg(G_SYNC, fn, args if args is not None else (), kwargs if kwargs is not None else {})
+    else:
+        raise TypeError(f"go() needs an async def function, a coroutine or a callable, "
+                        f"got {type(fn).__name__}")
+    while True:
+        if not ld_acq_i32(&sched.running):
+            with _start_lock:
+                if not ld_acq_i32(&sched.running):
+                    runtime_start(0)
+        fetch_add_i64(&sched.ngoroutines, 1)
+        if _main_g is None:
+            fence_seq_cst()      # Dekker with runtime_handover(): our count, then its flag
+        if not ld_acq_i32(&bg_handover) or gc_tls_m != NULL:
+            break
+        # run() is deciding whether to stop the idle background runtime
+        # (it found no goroutine): do not count in it; wait for run() to
+        # have started its own runtime, and join that one
+        fetch_add_i64(&sched.ngoroutines, -1)
+        with _start_lock:
+            pass
+    allgs_add(gp)
+    Py_INCREF(gp)                        # the run queue's reference
+    mp = gc_tls_m
+    pp = own_p(mp)
+    if pp != NULL:
+        queued = runq_put(pp, <void *>gp, 1, &sched.lock, &sched.gq)
+        pown_release(mp, pp)
+        if queued and not GC_GIL_BUILD:
+            wakep()
+    else:
+        gc_mutex_lock(&sched.lock)
+        globrunq_put(<void *>gp)
+        gc_mutex_unlock(&sched.lock)
+        wakep()
+    return None
+
+
+cdef object go_fastcall(PyObject *self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    """go's C entry point (METH_FASTCALL | METH_KEYWORDS): the common
+    go(fn, x) call builds no kwargs dict and no args tuple beyond fn's."""
+    cdef tuple rest = None
+    cdef dict kw = None
+    cdef Py_ssize_t i, nkw
+    if nargs < 1:
+        raise TypeError("go() needs a function to run: go(fn, *args, **kwargs)")
+    if nargs > 1:
+        rest = PyTuple_New(nargs - 1)
+        for i in range(1, nargs):
+            Py_INCREF(<object>args[i])
+            PyTuple_SET_ITEM(rest, i - 1, <object>args[i])
+    if kwnames != NULL:
+        nkw = len(<object>kwnames)
+        if nkw:
+            kw = {}
+            for i in range(nkw):
+                kw[(<object>kwnames)[i]] = <object>args[nargs + i]
+    return go_impl(<object>args[0], rest, kw)
+
+
+cdef PyMethodDef go_def
+go_def.ml_name = "go"
+go_def.ml_meth = <void *>go_fastcall
+go_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
+go_def.ml_doc = (b"go(fn, *args, **kwargs)\n--\n\n"
+                 b"Start a goroutine and return None, as Go's go statement. fn is an\n"
+                 b"async def function (a lightweight goroutine, resumed by any worker\n"
+                 b"thread), a coroutine object, or a plain callable (a sync goroutine,\n"
+                 b"run on a worker thread; when it blocks in gocore its processor is\n"
+                 b"handed to another thread).")
+go = PyCFunction_NewEx(&go_def, None, __name__)
+
+
+# A native (interpreted) coroutine that awaits any awaitable: go(ch.send, v)
+# and other callables returning a gocore awaitable run through it. Built with
+# exec because a Cython `async def` is not a native coroutine.
+_ns = {}
+exec("async def await_it(aw):\n    return await aw\n", _ns)
+cdef object _await_it = _ns["await_it"]
+del _ns
+
+cdef object _iscoroutinefunction = None
+
+cdef object _isgenfunction = None
+
+cdef int reject_generator_function(object fn, str who, int kind) except -1:
+    """go()/run() on a generator function would call it, get a generator
+    that nothing iterates, and silently do nothing: refuse it."""
+    what = "an async generator function" if kind == 3 else "a generator function"
+    raise TypeError(f"{who}() needs an async def function, a coroutine or a plain function; "
+                    f"{fn!r} is {what} (calling it only builds a generator, which never runs)")
+
+cdef bint is_async_function(object fn, str who="go") except -1:
+    """1 for an async def function (or a callable that inspect calls one),
+    0 for another callable; raises TypeError for a generator or async
+    generator function."""
+    global _iscoroutinefunction, _isgenfunction
+    cdef int r = gc_pyfunc_is_async(fn)
+    if r >= 2:
+        reject_generator_function(fn, who, r)
+    if r >= 0:
+        return r
+    if not callable(fn):
+        return 0
+    g = _isgenfunction
+    if g is None:
+        with _panic_lock:               # one import, even on a free-threaded build
+            if _isgenfunction is None:
+                import inspect
+                _isgenfunction = (inspect.isgeneratorfunction, inspect.isasyncgenfunction)
+            g = _isgenfunction
+    if g[1](fn):
+        reject_generator_function(fn, who, 3)
+    if g[0](fn):
+        reject_generator_function(fn, who, 2)
+    f = _iscoroutinefunction
+    if f is None:
+        with _panic_lock:               # one import, even on a free-threaded build
+            if _iscoroutinefunction is None:
+                import inspect
+                _iscoroutinefunction = inspect.iscoroutinefunction
+            f = _iscoroutinefunction
+    return f(fn)
+
+
+cdef class _Gosched:
+    """await gosched(): the G goes to the global queue and others run."""
+    cdef bint yielded
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef G gp
+        if self.yielded:
+            raise StopIteration
+        gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            raise StopIteration         # a thread: nothing to yield to
+        self.yielded = True
+        gp.parkmode = PARK_YIELD
+        return PARK
+
+
+def gosched():
+    """Yield the processor (Go's runtime.Gosched): `await gosched()`."""
+    return _Gosched.__new__(_Gosched)
+
+gc_internal_type(_Gosched)          # only gosched() builds them
+
+
+def num_goroutine():
+    """Live goroutines, including main."""
+    cdef int64_t n = ld_acq_i64(&sched.ngoroutines)
+    if _main_g is None:
+        n += 1          # the main thread
+    return n
+
+# ---------------------------------------------------------------- settings
+
+def gomaxprocs(n=None):
+    """Return the number of processors (Ps); with n >= 1, set it and return
+    the previous value. gomaxprocs(0), as Go's GOMAXPROCS(0), only returns it.
+    A new value applies from the next start of the runtime (the next run(),
+    or the next background start)."""
+    global _gomaxprocs
+    if _gomaxprocs == 0:
+        _gomaxprocs = default_procs()
+    cdef int32_t old = _gomaxprocs
+    if ld_acq_i32(&sched.running):
+        old = sched.nprocs
+    if n is None:
+        return old
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"gomaxprocs(n) needs an int, got {type(n).__name__}")
+    if n == 0:
+        return old                   # a query, as Go's GOMAXPROCS(0)
+    if n < 1 or n > 4096:
+        raise ValueError(f"gomaxprocs(n) needs 1 <= n <= 4096 (or 0 to query), got {n}")
+    _gomaxprocs = n
+    return old
+
+
+def set_max_threads(n):
+    """Set the bound on the number of OS threads (Ms) gocore may create and
+    return the previous one (Go's debug.SetMaxThreads; default 10,000). A
+    blocking call that needs a new thread past the bound ends the run with
+    RuntimeError, as Go's runtime does, rather than hang."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_max_threads() needs an int, got {type(n).__name__}")
+    if n < 1 or n > 1000000:
+        raise ValueError(f"set_max_threads({n}): the bound must be in 1..1,000,000")
+    gc_mutex_lock(&sched.lock)
+    prev = sched.maxmcount if sched.maxmcount != 0 else 10000
+    sched.maxmcount = n
+    gc_mutex_unlock(&sched.lock)
+    return prev
+
+
+def set_panic_hook(hook):
+    """Set what happens when an exception escapes a goroutine outside run():
+    hook(exc, goroutine_id). None restores the default (print, exit 2)."""
+    global _panic_hook
+    if hook is not None and not callable(hook):
+        raise TypeError("panic hook must be callable or None")
+    _panic_hook = hook
+
+
+# ---------------------------------------------------------------- the inspection gate
+#
+# The inspection gate (free-threaded builds). dump_goroutines() reads the
+# frames of parked and runnable goroutines from its own thread; with no GIL
+# such a goroutine could start running meanwhile and change those frames
+# under the reader (a crash inside CPython's frame code). Protocol: a reader
+# raises inspect_gate (a count: readers may overlap), fences, then reads
+# each G's status. A G it finds G_RUNNING it shows without a stack (Go:
+# "goroutine running on other thread; stack unavailable"); any other it may
+# walk, because whoever resumes a G - execute() for an async G, the woken
+# thread in gopark for a thread or sync G - stores G_RUNNING, fences, and
+# then waits, detached, while the gate is up. One side or the other sees
+# the other's store. On GIL builds nobody raises the gate: a goroutine
+# runs only while the walker has dropped the GIL, and CPython keeps frames
+# consistent across GIL switches.
+cdef int32_t inspect_gate = 0
+
+cdef void wait_inspect_gate() noexcept nogil:
+    cdef uint32_t v
+    while True:
+        v = <uint32_t>ld_acq_i32(&inspect_gate)
+        if v == 0:
+            return
+        futex_wait(<uint32_t *>&inspect_gate, v, -1)
+
+cdef inline void pass_inspect_gate() noexcept:
+    """Requires an attached thread (GIL). The G has just been marked
+    G_RUNNING by or for the caller, which is about to run its Python code."""
+    if not GC_GIL_BUILD:
+        fence_seq_cst()
+        if ld_acq_i32(&inspect_gate) != 0:
+            with nogil:
+                wait_inspect_gate()
+
+
+def _inspect_begin():
+    """Raise the inspection gate (see above); _inspect_end() lowers it."""
+    if not GC_GIL_BUILD:
+        fetch_add_i32(&inspect_gate, 1)
+        fence_seq_cst()
+
+
+def _inspect_end():
+    if not GC_GIL_BUILD:
+        if fetch_add_i32(&inspect_gate, -1) == 1:
+            futex_wake(<uint32_t *>&inspect_gate, 0x7fffffff)
+
+
+# ---------------------------------------------------------------- introspection hooks
+
+def _sched_counters():
+    """Counters for tests and stats(): a dict (racy snapshot)."""
+    cdef int64_t mparks = 0
+    cdef gc_m *mp
+    gc_mutex_lock(&sched.lock)
+    mp = sched.allm
+    while mp != NULL:
+        mparks += mp.nparks
+        mp = mp.alllink
+    if sched.m0 != NULL:
+        mparks += sched.m0.nparks
+    gc_mutex_unlock(&sched.lock)
+    return {
+        "goroutines": ld_acq_i64(&sched.ngoroutines),
+        "ms": sched.mcount,
+        "ms_idle": sched.nmidle,
+        "ms_spinning": ld_acq_i32(&sched.nmspinning),
+        "ms_blocked": ld_acq_i32(&sched.nmblocked),
+        "ps": sched.nprocs,
+        "ps_idle": ld_acq_i32(&sched.npidle),
+        "steals": ld_rlx_i64(&sched.nsteals),
+        "parks": ld_rlx_i64(&sched.nparks) + mparks,
+        "retakes": ld_rlx_i64(&sched.nretakes),
+        "handoffs": ld_rlx_i64(&sched.nhandoffs),
+        "goroutines_created": ld_rlx_i64(&sched.goidgen),
+        "timers": ld_acq_i32(&timers.len),
+        "global_runq": ld_rlx_u32(&sched.gq.size),
+        "running": ld_acq_i32(&sched.running),
+        "runq_cap": GOCORE_RUNQ_CAP,
+    }
+
+
+def _current_goid():
+    """The running goroutine's id, or 0 on a plain thread (tests)."""
+    if gc_tls_g == NULL:
+        return 0
+    return (<G>gc_tls_g).goid
+
+
+def _current_m():
+    """The running M's id (-1 for M0), or None on a plain thread (tests)."""
+    if gc_tls_m == NULL:
+        return None
+    return gc_tls_m.id
+
+
+def _debug_plain_threads():
+    return plain_threads_running(), ld_acq_i32(&nthreadparked)
+
+
+def _goroutine_info():
+    """Requires GIL. A snapshot for dump_goroutines(): one tuple per live G
+    (goid, kind, status, wait reason, seconds waiting, coroutine or None,
+    function or None, is_main, thread ident or 0, is the calling G)."""
+    cdef G gp
+    cdef int64_t now = nanotime()
+    out = []
+    for gp in _all_goroutines():
+        st = ld_acq_i32(&gp.status)
+        kind = ("async", "sync", "thread")[gp.kind]
+        status = {G_RUNNABLE: "runnable", G_RUNNING: "running", G_WAITING: "waiting",
+                  G_DEAD: "dead", G_IDLE: "idle"}.get(st, "?")
+        reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
+        if st == G_WAITING and (gp.waitreason == W_IO_READ or gp.waitreason == W_IO_WRITE):
+            reason = (f"IO wait, fd {getattr(gp.waiting, 'fd', -1)}, "
+                      f"{'read' if gp.waitreason == W_IO_READ else 'write'}")
+        if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
+            reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
+        waited = (nanotime_coarse() - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
+        out.append((gp.goid, kind, status, reason, waited, gp.coro, gp.fn, gp.is_main,
+                    gp.thread_ident, gc_tls_g == <PyObject *>gp))
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+def stats():
+    """Runtime counters (a racy snapshot; cheap to read, never slows the
+    runtime down): goroutines created and alive, parks, steals, hand-offs
+    of Ps by blocking calls, retakes by sysmon, Ms and Ps, pending timers."""
+    c = _sched_counters()
+    return {
+        "goroutines_created": c["goroutines_created"],
+        "goroutines_alive": num_goroutine(),
+        "parks": c["parks"],
+        "steals": c["steals"],
+        "handoffs": c["handoffs"],
+        "retakes": c["retakes"],
+        "threads_m": c["ms"],
+        "threads_idle": c["ms_idle"],
+        "procs": c["ps"],
+        "procs_idle": c["ps_idle"],
+        "timers": c["timers"],
+        "global_runq": c["global_runq"],
+    }
+
+
+# ---------------------------------------------------------------- gocore.aio hooks
+
+def _aio_pending_add(int32_t delta):
+    """gocore.aio: an asyncio call starts (+1) or has woken its caller (-1).
+    Returns the new count (0 reads it)."""
+    return fetch_add_i32(&aio_pending, delta) + delta
+
+
+def _aio_set_thread(int64_t ident):
+    """gocore.aio: its loop thread's ident (0 when it stops)."""
+    st_rel_i64(&aio_thread, ident)
+
+
+def _on_async_g():
+    """Inside a lightweight goroutine? (blocking_* calls refuse to run there.)"""
+    return on_async_g()
