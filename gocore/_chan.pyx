@@ -2,10 +2,10 @@
 # gocore/_chan.pyx - channels and select (Go's chan.go and select.go).
 # Invariants and lock order: _chan.pxd.
 #
-# One code path per operation, for every kind of caller: chan_enqueue tries
+# One code path per operation, for every kind of caller: chan_try tries
 # to complete at once (hand-off to a parked partner, the buffer, or the
-# closed state), else links a sudog and returns with the lock held; the
-# caller parks (park(): lightweight goroutines yield PARK to the M loop,
+# closed state), else chan_wait links a sudog and parks as the caller's
+# kind does (park(): lightweight goroutines yield PARK to the M loop,
 # which releases the channel lock after the G has stopped; threads and sync
 # goroutines sleep on their G's note); chan_woken then takes the result or
 # asks for a retry. The awaitable's step() and chan_blocking are the two
@@ -101,9 +101,27 @@ cdef inline void chan_unlock(Chan c) noexcept:
 ctypedef void (*unlock_fn)(void *) noexcept nogil
 
 cdef void unlock_one(void *lock) noexcept nogil:
-    """An unlock function (gopark's, and the operations' below) for a
-    single channel: arg is its lock."""
+    """gopark's unlock function for a single channel: arg is its lock."""
     gc_mutex_unlock(<gc_mutex *>lock)
+
+cdef struct _SelectLocks:
+    gc_mutex **locks        # a select's distinct channel locks, by address
+    int32_t n
+
+cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
+    cdef int32_t i
+    for i in range(n - 1, -1, -1):
+        gc_mutex_unlock(locks[i])
+
+cdef inline void release(Chan c, _SelectLocks *sel) noexcept nogil:
+    """The unlock of the operations below (Go's unlockf): c's own lock for
+    a single operation (sel NULL), or every lock of a select. (A lock set
+    rather than a function pointer: the single operation's unlock stays
+    inline on the hot path.)"""
+    if sel == NULL:
+        gc_mutex_unlock(&c.lock)
+    else:
+        unlock_locks(sel.locks, sel.n)
 
 # The wait queues are csrc/gocore_waitq.h's (shared with _sync), whose
 # comment states the protocol; these name a channel's queue by direction.
@@ -144,15 +162,17 @@ cdef inline void sudog_init(sudog *sg, G gp, Chan c, int32_t case_index) noexcep
 
 # ---------------------------------------------------------------- send and receive
 # Go's send(c, sg, ep, unlockf) / recv: written once, for a single
-# operation (unlockf = unlock_one, arg = &c.lock) and for select (every
-# channel of the select locked: unlock_select, arg = its lock set). The
-# caller holds c.lock and whatever else unlockf(arg) releases. Results:
-# 1 done, everything released through unlockf(arg) (before goready, so a
-# woken partner never waits on our locks); 0 would block, all still HELD
-# (the caller enqueues and parks, or moves on to select's next case);
-# -1 error raised, all released.
+# operation (sel NULL: c.lock) and for select (sel: the lock set of every
+# channel of the select, all held). The caller holds c.lock and whatever
+# release(c, sel) releases. Results: 1 done, everything released (before
+# goready, so a woken partner never waits on our locks); 0 would block,
+# all still HELD (the caller enqueues and parks, or moves on to select's
+# next case); -1 error raised, all released.
 
-cdef inline int try_send_locked(Chan c, object v, unlock_fn unlockf, void *arg) except -1:
+cdef int send_closed() except -1:
+    raise ChanClosedError("send on closed channel")
+
+cdef inline int try_send_locked(Chan c, object v, _SelectLocks *sel) except -1:
     """Complete a send at once if possible: hand v to a parked receiver,
     or put it in the buffer."""
     cdef sudog *sg
@@ -161,8 +181,8 @@ cdef inline int try_send_locked(Chan c, object v, unlock_fn unlockf, void *arg) 
         gc_assert_msg(gc_mutex_held(&c.lock) and 0 <= c.qcount <= c.dataqsiz,
                       b"try_send_locked: channel lock not held, or qcount outside [0, cap]")
     if c.closed:
-        unlockf(arg)
-        raise ChanClosedError("send on closed channel")
+        release(c, sel)
+        return send_closed()
     sg = waiter_take(c, False)
     if sg != NULL:
         gc_assert_msg(c.qcount == 0,
@@ -170,7 +190,7 @@ cdef inline int try_send_locked(Chan c, object v, unlock_fn unlockf, void *arg) 
         Py_INCREF(v)
         sg.elem = <PyObject *>v
         sg.success = 1
-        unlockf(arg)
+        release(c, sel)
         goready(<G>sg.link.g)
         return 1
     if c.qcount < c.dataqsiz:
@@ -181,13 +201,13 @@ cdef inline int try_send_locked(Chan c, object v, unlock_fn unlockf, void *arg) 
         if c.sendx == c.dataqsiz:
             c.sendx = 0
         c.qcount += 1
-        unlockf(arg)
+        release(c, sel)
         Py_DECREF(<object>old)
         return 1
     return 0
 
 
-cdef inline int try_recv_locked(Chan c, PyObject **out, unlock_fn unlockf, void *arg) except -1:
+cdef inline int try_recv_locked(Chan c, PyObject **out, _SelectLocks *sel) except -1:
     """Complete a receive at once if possible: *out gets an owned
     reference, or NULL for a closed, drained channel."""
     cdef sudog *sg
@@ -213,7 +233,7 @@ cdef inline int try_recv_locked(Chan c, PyObject **out, unlock_fn unlockf, void 
             c.sendx = c.recvx
         sg.elem = NULL
         sg.success = 1
-        unlockf(arg)
+        release(c, sel)
         goready(<G>sg.link.g)
         return 1
     if c.qcount > 0:
@@ -224,11 +244,11 @@ cdef inline int try_recv_locked(Chan c, PyObject **out, unlock_fn unlockf, void 
         if c.recvx == c.dataqsiz:
             c.recvx = 0
         c.qcount -= 1
-        unlockf(arg)
+        release(c, sel)
         out[0] = v
         return 1
     if c.closed:
-        unlockf(arg)
+        release(c, sel)
         out[0] = NULL
         return 1
     return 0
@@ -259,7 +279,7 @@ cdef enum:
 
 # ---------------------------------------------------------------- waiter kinds
 # How the caller of an operation parks and is woken. Every channel
-# operation is one path (chan_enqueue, then after the park chan_woken;
+# operation is one path (chan_try, chan_wait, chan_woken;
 # select: _Select.pass1 / pass3) driven by a short shell per kind of
 # caller: the awaitables' step() for HOW_ASYNC, chan_blocking and
 # blocking_select for HOW_THREAD. The kind matters only here: who may wait
@@ -330,57 +350,59 @@ cdef inline object deadlock_error():
 
 # ---------------------------------------------------------------- one path per operation
 
-cdef inline int chan_enqueue(Chan c, int32_t mode, object v, sudog *sg, int32_t how,
-                             bint suspect, PyObject **out) except -1:
-    """One attempt at a send (v) or receive, by any kind of caller (Go's
-    chansend/chanrecv up to gopark). 0: done; a receive's result in *out
-    (owned, or NULL for closed). 1: the caller must park (chan_park): sg
-    is linked for its G and c.lock is HELD - for a nil channel, which
-    blocks forever, nothing is linked or held. Raises, holding no lock:
-    send on a closed channel; a caller that may not wait this way; and,
-    when suspect (retrying after a deadlock wake-up), having to wait again."""
-    cdef G gp
+cdef inline int chan_try(Chan c, int32_t mode, object v, PyObject **out) except -1:
+    """The attempt to complete a send (v) or receive at once, by any kind
+    of caller (Go's chansend/chanrecv up to the wait). 1: done; a
+    receive's result in *out (owned, or NULL for closed). 0: it must wait:
+    c.lock is HELD (a nil channel, which blocks forever, holds nothing);
+    chan_wait follows. Raises on a closed channel's send (unlocked)."""
+    if c.is_nil:
+        return 0
+    chan_lock(c)
+    if mode == MODE_SEND:
+        if try_send_locked(c, v, NULL):
+            out[0] = NULL
+            return 1
+        return 0
+    return try_recv_locked(c, out, NULL)
+
+cdef inline int chan_wait(Chan c, int32_t mode, object v, sudog *sg, int32_t how,
+                          bint suspect, object op) except -1:
+    """After chan_try returned 0 (c.lock held; nothing for a nil channel):
+    link sg for the caller's G and park as its kind does (park(); op: the
+    awaitable, or None). Returns park()'s result. Raises, releasing c.lock,
+    for a caller that may not wait this way and, when suspect (retrying
+    after a deadlock wake-up), on having to wait again."""
+    cdef G gp = parker(how)
     cdef bint send = mode == MODE_SEND
-    if not c.is_nil:
-        chan_lock(c)
-        if send:
-            if try_send_locked(c, v, unlock_one, &c.lock):
-                out[0] = NULL
-                return 0
-        elif try_recv_locked(c, out, unlock_one, &c.lock):
-            return 0
-    gp = parker(how)
     if gp is None or suspect:
-        if not c.is_nil:
-            chan_unlock(c)
-        if gp is None:
-            raise park_refused(mode, how)
-        # woken by deadlock detection and nothing changed: the deadlock
-        # (also for a nil channel: not a park checkdead would wake again)
-        raise deadlock_error()
+        return refuse_wait(c, mode, how, gp is None)
     gp.park_claim = 0
     sudog_init(sg, gp, c, 0)
     if c.is_nil:
-        return 1
+        return park(gp, how, NULL, NULL, W_CHAN_NIL_SEND if send else W_CHAN_NIL, op)
     if send:
         Py_INCREF(v)                      # the sudog's own reference
         sg.elem = <PyObject *>v
     waiter_link(c, send, sg)
-    return 1
+    return park(gp, how, unlock_one, &c.lock, W_CHAN_SEND if send else W_CHAN_RECV, op)
 
-cdef inline int chan_park(Chan c, int32_t mode, sudog *sg, int32_t how, object op) except -1:
-    """After chan_enqueue returned 1: park (see park())."""
-    if c.is_nil:
-        return park(<G>sg.link.g, how, NULL, NULL,
-                    W_CHAN_NIL_SEND if mode == MODE_SEND else W_CHAN_NIL, op)
-    return park(<G>sg.link.g, how, unlock_one, &c.lock,
-                W_CHAN_SEND if mode == MODE_SEND else W_CHAN_RECV, op)
+cdef int refuse_wait(Chan c, int32_t mode, int32_t how, bint refused) except -1:
+    """chan_wait's error exit, out of line: unlock c, then raise - the
+    caller may not wait this way (refused), or it was woken by deadlock
+    detection and nothing changed: the deadlock (also for a nil channel:
+    not a park that checkdead would wake again and again)."""
+    if not c.is_nil:
+        chan_unlock(c)
+    if refused:
+        raise park_refused(mode, how)
+    raise deadlock_error()
 
 cdef inline int chan_woken(Chan c, int32_t mode, sudog *sg, bint *suspect, PyObject **out) except -1:
-    """After the park, woken. 0: done (*out as chan_enqueue's). 1: retry:
-    call chan_enqueue again with *suspect (deadlock detection, or the main
-    thread's recheck, woke us: see check_wake). Raises what the waker asked
-    for (check_wake), or ChanClosedError for a send woken by close."""
+    """After the park, woken. 0: done (*out as chan_try's). 1: retry
+    (chan_try, then chan_wait with *suspect): deadlock detection or the
+    main thread's recheck woke us (see check_wake). Raises what the waker
+    asked for (check_wake), or ChanClosedError for a send woken by close."""
     cdef G gp = <G>sg.link.g
     if gp.wake_flags != WAKE_NORMAL:
         # claimed by someone other than a partner: sg may still be queued
@@ -420,9 +442,9 @@ cdef object chan_blocking(Chan c, int32_t mode, object v):
     cdef bint suspect = 0
     check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     while True:
-        if chan_enqueue(c, mode, v, &sg, HOW_THREAD, suspect, &out) == 0:
+        if chan_try(c, mode, v, &out):
             break
-        chan_park(c, mode, &sg, HOW_THREAD, None)
+        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, None)
         if chan_woken(c, mode, &sg, &suspect, &out) == 0:
             break
     if mode == MODE_SEND:
@@ -436,6 +458,20 @@ cdef object close_then_throw(object aw, object typ, object val, object tb):
     ends), then the exception goes on into the coroutine."""
     aw.close()
     raise thrown_exception(typ, val, tb)
+
+
+cdef int finish_recv(int mode, PyObject **out) except -1:
+    """*out (an owned value, or NULL for closed) becomes recv_ok()'s
+    (value, True) or (None, False); `async for` ends on NULL."""
+    cdef object res
+    if mode == MODE_RANGE:
+        if out[0] == NULL:
+            raise StopAsyncIteration
+        return 0
+    res = wrap_recv(out[0], MODE_RECV_OK)
+    Py_INCREF(res)
+    out[0] = <PyObject *>res
+    return 0
 
 
 cdef const char *CHANOP_NAMES[4]     # for messages, by mode
@@ -454,7 +490,7 @@ cdef class _ChanOp:
     Awaited once, by one goroutine (DESIGN §1, lifecycle rules): __await__
     marks it, and a second `await` (again, or from another goroutine, also
     while the first is parked) raises RuntimeError before touching any
-    state. When the operation finishes, `finished()` drops the channel and
+    state. When the operation finishes, step() drops the channel and
     the value (Go clears a sudog before it goes back to its cache) and
     offers the object to the op cache; a finished op stepped again raises.
     An op dropped without ever being awaited warns when it is freed, as an
@@ -494,55 +530,40 @@ cdef class _ChanOp:
         """HOW_ASYNC's shell. 0: done, *out an owned result (NULL for None);
         1: parked (yield *out = PARK); raises on error."""
         cdef Chan c = self.c
-        if self.state != 0:
-            if self.state != 1:
-                gc_awaited_again(CHANOP_NAMES[self.mode])
-                return -1
+        cdef int done
+        if self.state == 0:
+            done = chan_try(c, self.mode, self.value, out)
+        elif self.state == 1:
             if ld_acq_u32(self.sg.link.claim) == 0:
                 # stepped by hand (next()) while its goroutine is still
                 # parked: only that goroutine, once woken, may resume it
                 return gc_parked_elsewhere(CHANOP_NAMES[self.mode], (<G>self.sg.link.g).goid)
             self.state = 2
-            if chan_woken(c, self.mode, &self.sg, &self.suspect, out) == 0:
-                return self.finish(out)
-            self.state = 0                  # retry
-        if chan_enqueue(c, self.mode, self.value, &self.sg, HOW_ASYNC, self.suspect, out) == 0:
-            return self.finish(out)
-        chan_park(c, self.mode, &self.sg, HOW_ASYNC, self)
+            done = chan_woken(c, self.mode, &self.sg, &self.suspect, out) == 0
+            if not done:
+                self.state = 0              # retry
+                done = chan_try(c, self.mode, self.value, out)
+        else:
+            gc_awaited_again(CHANOP_NAMES[self.mode])
+            return -1
+        if done:
+            # over (its waiter, if any, unlinked and holding no value):
+            # release the channel and a send's value now rather than when
+            # the object is reused, and offer it to the cache. *out is
+            # recv()'s result already (NULL: None)
+            if self.mode == MODE_SEND:
+                self.value = None
+            self.state = 2
+            self.c = None
+            if GC_OP_CACHE:
+                gc_cache_push(&gc_op_cache, <PyObject *>self)
+            if self.mode >= MODE_RECV_OK:
+                return finish_recv(self.mode, out)
+            return 0
+        chan_wait(c, self.mode, self.value, &self.sg, HOW_ASYNC, self.suspect, self)
         self.state = 1
         out[0] = PARK_PTR
         return 1
-
-    cdef inline void finished(self) noexcept:
-        """The operation is over (its waiter, if any, is unlinked and holds
-        no value; a send has dropped its value): release the channel now
-        rather than when the object is reused, and offer it to the cache."""
-        self.state = 2
-        self.c = None
-        if GC_OP_CACHE:
-            gc_cache_push(&gc_op_cache, <PyObject *>self)
-
-    cdef inline int finish(self, PyObject **out) except -1:
-        """Done: *out holds chan_enqueue's / chan_woken's result; replace it
-        with the awaitable's."""
-        cdef object res
-        cdef PyObject *v = out[0]
-        if self.mode == MODE_SEND:
-            self.value = None
-            self.finished()
-            return 0
-        self.finished()
-        if self.mode == MODE_RANGE:
-            if v == NULL:
-                raise StopAsyncIteration
-            return 0
-        res = wrap_recv(v, self.mode)
-        if res is None:
-            out[0] = NULL
-            return 0
-        Py_INCREF(res)
-        out[0] = <PyObject *>res
-        return 0
 
     def _cancel(self):
         self.cancel()
@@ -617,7 +638,7 @@ cdef extern from *:
     """
     /* A few finished _ChanOps (and _Selects), for reuse instead of a new
      * allocation. An op enters the cache when its operation finishes
-     * (gc_cache_push, from finished(): the op has already dropped its
+     * (gc_cache_push, from step(): the op has already dropped its
      * channel, value and cases), while the awaiting frame still holds it;
      * `await ch.recv()` drops it right after, so a later operation finds it
      * unreferenced (refcount 1: only the cache) and takes it out
@@ -763,7 +784,7 @@ cdef class Chan:
         if self.is_nil:
             return False
         chan_lock(self)
-        if try_send_locked(self, v, unlock_one, &self.lock):
+        if try_send_locked(self, v, NULL):
             return True
         chan_unlock(self)
         return False
@@ -775,7 +796,7 @@ cdef class Chan:
         if self.is_nil:
             return None
         chan_lock(self)
-        if try_recv_locked(self, &v, unlock_one, &self.lock):
+        if try_recv_locked(self, &v, NULL):
             return wrap_recv(v, MODE_RECV_OK)
         chan_unlock(self)
         return None
@@ -867,10 +888,6 @@ cdef enum:
     CASE_RECV_OK = 1
     CASE_SEND = 2
 
-
-cdef struct _SelectLocks:
-    gc_mutex **locks
-    int32_t n
 
 cdef struct selcase:
     PyObject *c          # borrowed Chan (None for `default`): the cases tuple owns it
@@ -1003,67 +1020,65 @@ cdef class _Select:
     cdef inline void unlock_all(self) noexcept:
         unlock_locks(self.locks, self.nlocks)
 
-    cdef inline int try_case(self, int32_t i, unlock_fn unlockf, void *arg) except -1:
-        """Case i's operation, its channel's lock (and whatever unlockf(arg)
-        releases) held: 1 done (self.result set, all released), 0 not
-        ready (all still held); raises as try_send_locked."""
-        cdef Chan c = <Chan>self.cs[i].c
-        cdef PyObject *v = NULL
-        if self.cs[i].kind == CASE_SEND:
-            if try_send_locked(c, <object>self.cs[i].v, unlockf, arg):
-                self.result = (i, None)
-                return 1
-            return 0
-        if try_recv_locked(c, &v, unlockf, arg):
-            self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
-            return 1
-        return 0
-
     cdef int pass1(self, int32_t how) except -1:
         """Passes 1 and 2, for any kind of caller. 0: done (self.result
         set). 1: the caller must park (park(), unlock_select): a waiter is
         linked on every case's channel for self.gp, every channel locked."""
         cdef int32_t n = self.ncases
-        cdef int32_t i, j, k, t
+        cdef int32_t i, j, k, t, win = -1
         cdef int32_t *order = self.order
+        cdef _SelectLocks *sel = NULL
         cdef Chan c
-        cdef PyObject *v
+        cdef PyObject *v = NULL
         cdef G gp
+        cdef int r
         self.gp = None          # a retry after a deadlock wake-up kept it: this attempt may raise
         for i in range(n):
             order[i] = i
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
             j = fastrand_n(i + 1)
             t = order[i]; order[i] = order[j]; order[j] = t
-        # Optimistic pass (crossbeam's idea): try each case under its own
-        # channel's lock, in the random order. A case found ready completes
-        # at that instant, exactly as it would under all the locks, and the
-        # common ready select takes one lock instead of all of them.
-        for k in range(n):
-            i = order[k]
-            if i == self.default_index:
-                continue
-            c = <Chan>self.cs[i].c
-            if c.is_nil:
-                continue
-            chan_lock(c)
-            if self.try_case(i, unlock_one, &c.lock):
-                return 0
-            chan_unlock(c)
-        if self.default_index >= 0:
-            self.result = (self.default_index, None)
-            return 0
-        # Nothing ready: lock every channel (address order) and poll again,
+        # Poll the cases in the random order, twice at most. First the
+        # optimistic pass (crossbeam's idea, sel NULL): each case under its
+        # own channel's lock. A case found ready completes at that instant,
+        # exactly as it would under all the locks, and the common ready
+        # select takes one lock instead of all of them. Nothing ready: lock
+        # every channel (address order, sel = the lock set) and poll again,
         # since a case may have become ready meanwhile; then enqueue.
-        if self.nlocks < 0:
-            self.compute_lockorder()
-        self.lock_all()
-        for k in range(n):
-            i = order[k]
-            if i == self.default_index or (<Chan>self.cs[i].c).is_nil:
-                continue
-            if self.try_case(i, unlock_select, &self.lockset):
+        while True:
+            for k in range(n):
+                i = order[k]
+                if i == self.default_index:
+                    continue
+                c = <Chan>self.cs[i].c
+                if c.is_nil:
+                    continue
+                if sel == NULL:
+                    chan_lock(c)
+                if self.cs[i].kind == CASE_SEND:
+                    r = try_send_locked(c, <object>self.cs[i].v, sel)
+                else:
+                    r = try_recv_locked(c, &v, sel)
+                if r:
+                    win = i
+                    break
+                if sel == NULL:
+                    chan_unlock(c)
+            if win >= 0 or sel != NULL:
+                break
+            if self.default_index >= 0:
+                self.result = (self.default_index, None)
                 return 0
+            if self.nlocks < 0:
+                self.compute_lockorder()
+            self.lock_all()
+            sel = &self.lockset
+        if win >= 0:                        # done, every lock released
+            if self.cs[win].kind == CASE_SEND:
+                self.result = (win, None)
+            else:
+                self.result = (win, wrap_recv(v, MODE_RECV_OK if self.cs[win].kind == CASE_RECV_OK else MODE_RECV))
+            return 0
         # pass 2: enqueue on every case's channel; the caller parks
         if self.suspect:
             self.unlock_all()
@@ -1198,12 +1213,6 @@ cdef PyObject *selectop_am_await(PyObject *self) noexcept:
     return self
 
 (<PyTypeObject *>_Select).tp_as_async.am_await = <unaryfunc>selectop_am_await
-
-
-cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
-    cdef int32_t i
-    for i in range(n - 1, -1, -1):
-        gc_mutex_unlock(locks[i])
 
 
 cdef void unlock_select(void *arg) noexcept nogil:
