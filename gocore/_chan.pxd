@@ -27,7 +27,7 @@ from libc.stdint cimport uint32_t, int32_t, int64_t
 from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_mutex
 from gocore._includes.waitq cimport gc_waitlink, gc_waitq
-from gocore._sched cimport G
+from gocore._sched cimport G, thrown_exception
 
 cdef struct sudog:
     gc_waitlink link      # first: a sudog * is a gc_waitlink *
@@ -48,6 +48,10 @@ cdef class Chan:
     cdef int32_t closed
     cdef bint is_nil
 
-# An awaitable's throw(typ, val, tb) (for _chan, _sync, _time): aw.close(),
-# then the exception goes on into the coroutine.
-cdef object close_then_throw(object aw, object typ, object val, object tb)
+cdef inline object close_then_throw(object aw, object typ, object val, object tb):
+    """An awaitable's throw() (_chan, _sync, _time): coro.throw() while the
+    coroutine is suspended on aw acts as aw.close() (issue 14 item 17: the
+    goroutine ends), then the exception goes on into the coroutine. (Inline
+    here: compiled into each module, no C-API export.)"""
+    aw.close()
+    raise thrown_exception(typ, val, tb)

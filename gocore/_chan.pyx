@@ -46,7 +46,7 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
-                            check_goexit, goroutine_closed_outside, thrown_exception,
+                            check_goexit, goroutine_closed_outside,
                             G_ASYNC, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
@@ -450,14 +450,6 @@ cdef object chan_blocking(Chan c, int32_t mode, object v):
     if mode == MODE_SEND:
         return None
     return wrap_recv(out, mode)
-
-
-cdef object close_then_throw(object aw, object typ, object val, object tb):
-    """An awaitable's throw(): coro.throw() while the coroutine is
-    suspended on aw acts as aw.close() (issue 14 item 17: the goroutine
-    ends), then the exception goes on into the coroutine."""
-    aw.close()
-    raise thrown_exception(typ, val, tb)
 
 
 cdef int finish_recv(int mode, PyObject **out) except -1:
