@@ -254,6 +254,18 @@ cdef inline int try_recv_locked(Chan c, PyObject **out, _SelectLocks *sel) excep
     return 0
 
 
+cdef inline bint may_proceed(Chan c, bint send) noexcept nogil:
+    """Caller holds c.lock. 0 only if the operation certainly cannot
+    complete now (open, no partner queued, buffer full / empty): select's
+    cheap test before the call to try_send_locked / try_recv_locked. (A
+    queued partner may be a zombie: those calls then return 0.)"""
+    if c.closed:
+        return 1
+    if send:
+        return c.recvq.first != NULL or c.qcount < c.dataqsiz
+    return c.sendq.first != NULL or c.qcount > 0
+
+
 cdef inline object wrap_recv(PyObject *v, int mode):
     """Build recv()/recv_ok() results from an owned reference (or NULL for
     closed): takes the reference."""
@@ -1047,7 +1059,9 @@ cdef class _Select:
                     continue
                 if sel == NULL:
                     chan_lock(c)
-                if self.cs[i].kind == CASE_SEND:
+                if not may_proceed(c, self.cs[i].kind == CASE_SEND):
+                    r = 0
+                elif self.cs[i].kind == CASE_SEND:
                     r = try_send_locked(c, <object>self.cs[i].v, sel)
                 else:
                     r = try_recv_locked(c, &v, sel)
