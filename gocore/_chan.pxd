@@ -23,7 +23,7 @@
 # moved under it are only relinked), so it is never held across a blocking
 # operation except the park itself, which the M loop ends with unlockf.
 
-from libc.stdint cimport uint32_t, int32_t, int64_t
+from libc.stdint cimport uint32_t, int8_t, int32_t, int64_t
 from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_mutex
 from gocore._includes.waitq cimport gc_waitlink, gc_waitq
@@ -33,9 +33,10 @@ cdef struct sudog:
     gc_waitlink link      # first: a sudog * is a gc_waitlink *
     PyObject *elem        # see above
     void *c               # the Chan (borrowed: the operation holds a reference)
-    int32_t success       # 1: value exchanged; 0: woken by close
-    int32_t fired         # 1: this waiter was the one that woke g
     int32_t case_index
+    int8_t success        # 1: value exchanged; 0: woken by close
+    int8_t fired          # 1: this waiter was the one that woke g
+    # (flags in bytes: with the 40-byte link a sudog stays 64 bytes)
 
 cdef class Chan:
     cdef gc_mutex lock

@@ -1119,7 +1119,7 @@ cdef class _Select:
         return park(self.gp, how, unlock_select, <void *>&self.lockset,
                     W_SELECT if self.nlocks > 0 else W_SELECT_NO_CASES, self)
 
-    cdef int32_t unlink_waiters(self, bint drop_all) noexcept:
+    cdef inline int32_t unlink_waiters(self, bint drop_all) noexcept:
         """Requires GIL; no lock held. Unlink the waiters still queued (all
         channels locked at once) and drop the values the sudogs hold: the
         send cases' (not fired, or fired by close), or every one if
