@@ -2,13 +2,19 @@
 # gocore/_chan.pyx - channels and select (Go's chan.go and select.go).
 # Invariants and lock order: _chan.pxd.
 #
-# One code path per operation: try to complete at once (hand-off to a parked
-# partner, the buffer, or the closed state); else enqueue a sudog and park on
-# the scheduler's gopark. Lightweight goroutines park by yielding to the M
-# loop (which releases the channel lock after the G has stopped); threads and
-# sync goroutines park their OS thread (blocking_*). A waker moves the value
-# straight into the parked partner's sudog (Go's sendDirect/recvDirect) and
-# readies it into its own P's runnext, so a ping-pong pair stays on one P.
+# One code path per operation, for every kind of caller: chan_try tries
+# to complete at once (hand-off to a parked partner, the buffer, or the
+# closed state), else chan_wait links a sudog and parks as the caller's
+# kind does (park(): lightweight goroutines yield PARK to the M loop,
+# which releases the channel lock after the G has stopped; threads and sync
+# goroutines sleep on their G's note); chan_woken then takes the result or
+# asks for a retry. The awaitable's step() and chan_blocking are the two
+# short shells over that path ("waiter kinds" below). The hand-off itself
+# (try_send_locked / try_recv_locked) is written once for single
+# operations and select, parameterised by the unlock, as Go's send/recv.
+# A waker moves the value straight into the parked partner's sudog (Go's
+# sendDirect/recvDirect) and readies it into its own P's runnext, so a
+# ping-pong pair stays on one P.
 #
 # select's three passes (Go's selectgo):
 #   1. lock every involved channel in address order (each once) and poll the
@@ -30,16 +36,18 @@ from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
 from libc.stdint cimport uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
-from gocore._includes.atomic cimport cas_u32, ld_acq_i32, ld_acq_u32
+from gocore._includes.atomic cimport ld_acq_u32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
+from gocore._includes.waitq cimport (gc_waitlink, gc_waitq, gc_waitq_push, gc_waitq_unlink,
+                                     gc_waitq_dequeue)
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
                                       gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
-                            check_goexit, goroutine_closed_outside, thrown_exception,
-                            G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
+                            check_goexit, goroutine_closed_outside,
+                            G_ASYNC, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
 from types import GenericAlias
@@ -90,90 +98,100 @@ cdef inline void chan_lock(Chan c) noexcept:
 cdef inline void chan_unlock(Chan c) noexcept:
     gc_mutex_unlock(&c.lock)
 
+ctypedef void (*unlock_fn)(void *) noexcept nogil
+
 cdef void unlock_one(void *lock) noexcept nogil:
-    """gopark's unlock function for a single channel."""
+    """gopark's unlock function for a single channel: arg is its lock."""
     gc_mutex_unlock(<gc_mutex *>lock)
 
-cdef inline void waitq_enqueue(waitq *q, sudog *sg) noexcept nogil:
-    """Caller holds the channel's lock."""
-    gc_assert_msg(not sg.linked,
-                  b"waitq_enqueue: sudog already linked (a sudog is in at most one queue)")
-    gc_dbg_add(GC_DBG_CHAN_WAITERS, 1)
-    sg.next = NULL
-    sg.prev = q.last
-    if q.last != NULL:
-        q.last.next = sg
-    else:
-        q.first = sg
-    q.last = sg
-    sg.linked = 1
+cdef struct _SelectLocks:
+    gc_mutex **locks        # a select's distinct channel locks, by address
+    int32_t n
 
-cdef inline void waitq_unlink(waitq *q, sudog *sg) noexcept nogil:
-    """Caller holds the channel's lock; sg is on q."""
-    if GOCORE_DEBUG:
-        gc_assert_msg(sg.linked and (sg.prev != NULL or q.first == sg) and (sg.next != NULL or q.last == sg),
-                      b"waitq_unlink: sudog not linked into this queue")
-    gc_dbg_add(GC_DBG_CHAN_WAITERS, -1)
-    if sg.prev != NULL:
-        sg.prev.next = sg.next
-    else:
-        q.first = sg.next
-    if sg.next != NULL:
-        sg.next.prev = sg.prev
-    else:
-        q.last = sg.prev
-    sg.next = sg.prev = NULL
-    sg.linked = 0
+cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
+    cdef int32_t i
+    for i in range(n - 1, -1, -1):
+        gc_mutex_unlock(locks[i])
 
-cdef inline sudog *waitq_dequeue(waitq *q) noexcept nogil:
-    """Caller holds the channel's lock. The first waiter whose G this caller
-    wins (cas on its park_claim); waiters of Gs already won elsewhere (other
-    cases of a select, deadlock detection) are unlinked and skipped."""
-    cdef sudog *sg
-    while True:
-        sg = q.first
-        if sg == NULL:
-            return NULL
-        waitq_unlink(q, sg)
-        if cas_u32(sg.claim, 0, 1):
-            sg.fired = 1
-            return sg
+cdef inline void release(Chan c, _SelectLocks *sel) noexcept nogil:
+    """The unlock of the operations below (Go's unlockf): c's own lock for
+    a single operation (sel NULL), or every lock of a select. (A lock set
+    rather than a function pointer: the single operation's unlock stays
+    inline on the hot path.)"""
+    if sel == NULL:
+        gc_mutex_unlock(&c.lock)
+    else:
+        unlock_locks(sel.locks, sel.n)
+
+# The wait queues are csrc/gocore_waitq.h's (shared with _sync), whose
+# comment states the protocol; these name a channel's queue by direction.
+
+cdef inline gc_waitq *chan_queue(Chan c, bint send) noexcept nogil:
+    return &c.sendq if send else &c.recvq
+
+cdef inline void waiter_link(Chan c, bint send, sudog *sg) noexcept nogil:
+    """Caller holds c.lock. Queue sg at the tail of c's senders or receivers."""
+    gc_waitq_push(chan_queue(c, send), &sg.link, 0, &c.lock, GC_DBG_CHAN_WAITERS)
+
+cdef inline void waiter_unlink(Chan c, bint send, sudog *sg) noexcept nogil:
+    """Caller holds c.lock. Unlink sg if it is still queued (its owner,
+    giving up its wait; a zombie's waker unlinked it already)."""
+    if sg.link.linked:
+        gc_waitq_unlink(chan_queue(c, send), &sg.link, &c.lock, GC_DBG_CHAN_WAITERS)
+
+cdef inline sudog *waiter_take(Chan c, bint send) noexcept nogil:
+    """Caller holds c.lock. The first waiter (a sender if send, else a
+    receiver) whose G this caller wins, unlinked and marked fired; NULL if
+    none. Waiters of Gs won elsewhere are unlinked and skipped."""
+    cdef sudog *sg = <sudog *>gc_waitq_dequeue(chan_queue(c, send), &c.lock, GC_DBG_CHAN_WAITERS)
+    if sg != NULL:
+        sg.fired = 1
+    return sg
 
 cdef inline void sudog_init(sudog *sg, G gp, Chan c, int32_t case_index) noexcept:
-    sg.g = <PyObject *>gp
-    sg.claim = &gp.park_claim
+    sg.link.g = <PyObject *>gp
+    sg.link.claim = &gp.park_claim
+    sg.link.next = sg.link.prev = NULL
+    sg.link.linked = 0
     sg.elem = NULL
-    sg.next = sg.prev = NULL
     sg.c = <void *>c
-    sg.linked = 0
     sg.success = 0
     sg.fired = 0
     sg.case_index = case_index
 
 
-# ---------------------------------------------------------------- the operations
-# Each returns with c's lock released. Results: 1 done, 0 would block (lock
-# still HELD so the caller can enqueue and park), -1 error raised.
+# ---------------------------------------------------------------- send and receive
+# Go's send(c, sg, ep, unlockf) / recv: written once, for a single
+# operation (sel NULL: c.lock) and for select (sel: the lock set of every
+# channel of the select, all held). The caller holds c.lock and whatever
+# release(c, sel) releases. Results: 1 done, everything released (before
+# goready, so a woken partner never waits on our locks); 0 would block,
+# all still HELD (the caller enqueues and parks, or moves on to select's
+# next case); -1 error raised, all released.
 
-cdef inline int try_send_locked(Chan c, object v) except -1:
-    """Caller holds c.lock. Complete a send at once if possible."""
+cdef int send_closed() except -1:
+    raise ChanClosedError("send on closed channel")
+
+cdef inline int try_send_locked(Chan c, object v, _SelectLocks *sel) except -1:
+    """Complete a send at once if possible: hand v to a parked receiver,
+    or put it in the buffer."""
     cdef sudog *sg
     cdef PyObject *old
     if GOCORE_DEBUG:
         gc_assert_msg(gc_mutex_held(&c.lock) and 0 <= c.qcount <= c.dataqsiz,
                       b"try_send_locked: channel lock not held, or qcount outside [0, cap]")
     if c.closed:
-        chan_unlock(c)
-        raise ChanClosedError("send on closed channel")
-    sg = waitq_dequeue(&c.recvq)
+        release(c, sel)
+        return send_closed()
+    sg = waiter_take(c, False)
     if sg != NULL:
         gc_assert_msg(c.qcount == 0,
                       b"try_send_locked: a receiver waited beside a non-empty buffer")
         Py_INCREF(v)
         sg.elem = <PyObject *>v
         sg.success = 1
-        chan_unlock(c)
-        goready(<G>sg.g)
+        release(c, sel)
+        goready(<G>sg.link.g)
         return 1
     if c.qcount < c.dataqsiz:
         Py_INCREF(v)
@@ -183,21 +201,21 @@ cdef inline int try_send_locked(Chan c, object v) except -1:
         if c.sendx == c.dataqsiz:
             c.sendx = 0
         c.qcount += 1
-        chan_unlock(c)
+        release(c, sel)
         Py_DECREF(<object>old)
         return 1
     return 0
 
 
-cdef inline int try_recv_locked(Chan c, PyObject **out) except -1:
-    """Caller holds c.lock. Complete a receive at once if possible: *out gets
-    an owned reference, or NULL for a closed, drained channel."""
+cdef inline int try_recv_locked(Chan c, PyObject **out, _SelectLocks *sel) except -1:
+    """Complete a receive at once if possible: *out gets an owned
+    reference, or NULL for a closed, drained channel."""
     cdef sudog *sg
     cdef PyObject *v
     if GOCORE_DEBUG:
         gc_assert_msg(gc_mutex_held(&c.lock) and 0 <= c.qcount <= c.dataqsiz,
                       b"try_recv_locked: channel lock not held, or qcount outside [0, cap]")
-    sg = waitq_dequeue(&c.sendq)
+    sg = waiter_take(c, True)
     if sg != NULL:
         gc_assert_msg(c.qcount == c.dataqsiz,
                       b"try_recv_locked: a sender waited beside a buffer that is not full")
@@ -215,8 +233,8 @@ cdef inline int try_recv_locked(Chan c, PyObject **out) except -1:
             c.sendx = c.recvx
         sg.elem = NULL
         sg.success = 1
-        chan_unlock(c)
-        goready(<G>sg.g)
+        release(c, sel)
+        goready(<G>sg.link.g)
         return 1
     if c.qcount > 0:
         v = PyList_GET_ITEM(c.buf, c.recvx)
@@ -226,14 +244,26 @@ cdef inline int try_recv_locked(Chan c, PyObject **out) except -1:
         if c.recvx == c.dataqsiz:
             c.recvx = 0
         c.qcount -= 1
-        chan_unlock(c)
+        release(c, sel)
         out[0] = v
         return 1
     if c.closed:
-        chan_unlock(c)
+        release(c, sel)
         out[0] = NULL
         return 1
     return 0
+
+
+cdef inline bint may_proceed(Chan c, bint send) noexcept nogil:
+    """Caller holds c.lock. 0 only if the operation certainly cannot
+    complete now (open, no partner queued, buffer full / empty): select's
+    cheap test before the call to try_send_locked / try_recv_locked. (A
+    queued partner may be a zombie: those calls then return 0.)"""
+    if c.closed:
+        return 1
+    if send:
+        return c.recvq.first != NULL or c.qcount < c.dataqsiz
+    return c.sendq.first != NULL or c.qcount > 0
 
 
 cdef inline object wrap_recv(PyObject *v, int mode):
@@ -256,12 +286,196 @@ cdef enum:
     MODE_RECV = 1
     MODE_RECV_OK = 2
     MODE_RANGE = 3      # async for: recv_ok that ends the loop when closed
+    MODE_SELECT = 4     # (for park_refused's messages only)
 
+
+# ---------------------------------------------------------------- waiter kinds
+# How the caller of an operation parks and is woken. Every channel
+# operation is one path (chan_try, chan_wait, chan_woken;
+# select: _Select.pass1 / pass3) driven by a short shell per kind of
+# caller: the awaitables' step() for HOW_ASYNC, chan_blocking and
+# blocking_select for HOW_THREAD. The kind matters only here: who may wait
+# that way (parker), the park itself (park), and the error for a caller
+# that may not (park_refused). Another kind of waiter (an asyncio task
+# parking on a future) adds a value, a branch in each of the three, and
+# its shell; the operations themselves do not change.
+
+cdef enum:
+    HOW_ASYNC = 0       # a lightweight goroutine: its awaitable yields PARK to the M
+                        # loop, which stops the G and then calls unlockf; after
+                        # goready an M resumes the coroutine, which steps the awaitable again
+    HOW_THREAD = 1      # a plain thread, sync goroutine, or main outside run():
+                        # gopark_thread calls unlockf and sleeps on g.note until goready
+
+cdef inline G parker(int32_t how):
+    """Requires GIL. The G that would park in this way, or None if the
+    caller may not wait so (an awaitable outside a lightweight goroutine;
+    a blocking_* call inside one, which would block its M's thread)."""
+    cdef G gp
+    if how == HOW_ASYNC:
+        gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            return None
+        return gp
+    if on_async_g():
+        return None
+    return getg()
+
+cdef inline int park(G gp, int32_t how, unlock_fn unlockf, void *arg,
+                     int32_t reason, object op) except -1:
+    """Caller holds what unlockf(arg) releases (nothing if unlockf is
+    NULL); gp's waiters are linked with gp.park_claim 0. HOW_ASYNC:
+    prepares the park and returns 1: the caller yields PARK at once, the
+    lock is released after the G has stopped, and the G's next step of
+    the awaitable is the wake-up. HOW_THREAD: releases, sleeps until
+    goready and returns 0 (woken). op: the operation (gp.waiting, whose
+    _cancel teardown calls)."""
+    if how == HOW_ASYNC:
+        gopark_async(gp, unlockf, arg, reason, op)
+        return 1
+    gopark_thread(gp, unlockf, arg, reason, op, -1)
+    return 0
 
 def _no_await_error(what, alt):
     return RuntimeError(
         f"{what} would block a lightweight goroutine's worker thread: "
         f"use `{alt}` inside async goroutines")
+
+cdef object park_refused(int32_t mode, int32_t how):
+    """The error for a caller that must wait but may not in this way
+    (mode: the operation's, or MODE_SELECT)."""
+    if how == HOW_ASYNC:
+        if mode == MODE_SELECT:
+            return RuntimeError("await select() outside a gocore goroutine; "
+                                "plain threads use blocking_select()")
+        return RuntimeError("await on a channel operation outside a gocore goroutine; "
+                            "plain threads use blocking_send/blocking_recv")
+    if mode == MODE_SELECT:
+        return _no_await_error("blocking_select()", "await select(...)")
+    if mode == MODE_SEND:
+        return _no_await_error("blocking_send()", "await ch.send(v)")
+    return _no_await_error("blocking_recv()", "await ch.recv()")
+
+cdef inline object deadlock_error():
+    return DeadlockError("all goroutines are asleep - deadlock!")
+
+
+# ---------------------------------------------------------------- one path per operation
+
+cdef inline int chan_try(Chan c, int32_t mode, object v, PyObject **out) except -1:
+    """The attempt to complete a send (v) or receive at once, by any kind
+    of caller (Go's chansend/chanrecv up to the wait). 1: done; a
+    receive's result in *out (owned, or NULL for closed). 0: it must wait:
+    c.lock is HELD (a nil channel, which blocks forever, holds nothing);
+    chan_wait follows. Raises on a closed channel's send (unlocked)."""
+    if c.is_nil:
+        return 0
+    chan_lock(c)
+    if mode == MODE_SEND:
+        if try_send_locked(c, v, NULL):
+            out[0] = NULL
+            return 1
+        return 0
+    return try_recv_locked(c, out, NULL)
+
+cdef inline int chan_wait(Chan c, int32_t mode, object v, sudog *sg, int32_t how,
+                          bint suspect, object op) except -1:
+    """After chan_try returned 0 (c.lock held; nothing for a nil channel):
+    link sg for the caller's G and park as its kind does (park(); op: the
+    awaitable, or None). Returns park()'s result. Raises, releasing c.lock,
+    for a caller that may not wait this way and, when suspect (retrying
+    after a deadlock wake-up), on having to wait again."""
+    cdef G gp = parker(how)
+    cdef bint send = mode == MODE_SEND
+    if gp is None or suspect:
+        return refuse_wait(c, mode, how, gp is None)
+    gp.park_claim = 0
+    sudog_init(sg, gp, c, 0)
+    if c.is_nil:
+        return park(gp, how, NULL, NULL, W_CHAN_NIL_SEND if send else W_CHAN_NIL, op)
+    if send:
+        Py_INCREF(v)                      # the sudog's own reference
+        sg.elem = <PyObject *>v
+    waiter_link(c, send, sg)
+    return park(gp, how, unlock_one, &c.lock, W_CHAN_SEND if send else W_CHAN_RECV, op)
+
+cdef int refuse_wait(Chan c, int32_t mode, int32_t how, bint refused) except -1:
+    """chan_wait's error exit, out of line: unlock c, then raise - the
+    caller may not wait this way (refused), or it was woken by deadlock
+    detection and nothing changed: the deadlock (also for a nil channel:
+    not a park that checkdead would wake again and again)."""
+    if not c.is_nil:
+        chan_unlock(c)
+    if refused:
+        raise park_refused(mode, how)
+    raise deadlock_error()
+
+cdef inline int chan_woken(Chan c, int32_t mode, sudog *sg, bint *suspect, PyObject **out) except -1:
+    """After the park, woken. 0: done (*out as chan_try's). 1: retry
+    (chan_try, then chan_wait with *suspect): deadlock detection or the
+    main thread's recheck woke us (see check_wake). Raises what the waker
+    asked for (check_wake), or ChanClosedError for a send woken by close."""
+    cdef G gp = <G>sg.link.g
+    if gp.wake_flags != WAKE_NORMAL:
+        # claimed by someone other than a partner: sg may still be queued
+        chan_cancel(c, mode, sg)
+        if check_wake(gp):
+            suspect[0] = deadlock_suspect(gp)
+            return 1
+    if mode == MODE_SEND:
+        if not sg.success:
+            Py_XDECREF(sg.elem)
+            sg.elem = NULL
+            raise ChanClosedError("send on closed channel")
+        out[0] = NULL
+        return 0
+    out[0] = sg.elem if sg.success else NULL      # moves it: sg.elem is dead from here
+    sg.elem = NULL
+    return 0
+
+cdef void chan_cancel(Chan c, int32_t mode, sudog *sg) noexcept:
+    """Requires GIL; no lock held. The operation gives up its wait
+    (teardown, a wake-up by deadlock detection, its coroutine closed):
+    unlink sg if still queued, drop the value it holds (a send's own, or
+    one a sender handed over to a receive that will never return it)."""
+    if not c.is_nil:
+        chan_lock(c)
+        waiter_unlink(c, mode == MODE_SEND, sg)
+        chan_unlock(c)
+    if sg.elem != NULL:
+        Py_DECREF(<object>sg.elem)
+        sg.elem = NULL
+
+cdef object chan_blocking(Chan c, int32_t mode, object v):
+    """HOW_THREAD's shell: blocking_send / blocking_recv / blocking_recv_ok
+    and `for v in ch`, the record on this C stack."""
+    cdef sudog sg
+    cdef PyObject *out = NULL
+    cdef bint suspect = 0
+    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
+    while True:
+        if chan_try(c, mode, v, &out):
+            break
+        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, None)
+        if chan_woken(c, mode, &sg, &suspect, &out) == 0:
+            break
+    if mode == MODE_SEND:
+        return None
+    return wrap_recv(out, mode)
+
+
+cdef int finish_recv(int mode, PyObject **out) except -1:
+    """*out (an owned value, or NULL for closed) becomes recv_ok()'s
+    (value, True) or (None, False); `async for` ends on NULL."""
+    cdef object res
+    if mode == MODE_RANGE:
+        if out[0] == NULL:
+            raise StopAsyncIteration
+        return 0
+    res = wrap_recv(out[0], MODE_RECV_OK)
+    Py_INCREF(res)
+    out[0] = <PyObject *>res
+    return 0
 
 
 cdef const char *CHANOP_NAMES[4]     # for messages, by mode
@@ -280,7 +494,7 @@ cdef class _ChanOp:
     Awaited once, by one goroutine (DESIGN §1, lifecycle rules): __await__
     marks it, and a second `await` (again, or from another goroutine, also
     while the first is parked) raises RuntimeError before touching any
-    state. When the operation finishes, `finished()` drops the channel and
+    state. When the operation finishes, step() drops the channel and
     the value (Go clears a sudog before it goes back to its cache) and
     offers the object to the op cache; a finished op stepped again raises.
     An op dropped without ever being awaited warns when it is freed, as an
@@ -317,119 +531,43 @@ cdef class _ChanOp:
         raise StopIteration(res)
 
     cdef int step(self, PyObject **out) except -1:
-        """0: done, *out an owned result (NULL for None); 1: parked (yield
-        *out = PARK); raises on error."""
+        """HOW_ASYNC's shell. 0: done, *out an owned result (NULL for None);
+        1: parked (yield *out = PARK); raises on error."""
         cdef Chan c = self.c
-        cdef G gp
-        cdef PyObject *v = NULL
-        cdef int r
-        if self.state != 0:
-            if self.state == 1:
-                return self.resume(out)
+        cdef int done
+        if self.state == 0:
+            done = chan_try(c, self.mode, self.value, out)
+        elif self.state == 1:
+            if ld_acq_u32(self.sg.link.claim) == 0:
+                # stepped by hand (next()) while its goroutine is still
+                # parked: only that goroutine, once woken, may resume it
+                return gc_parked_elsewhere(CHANOP_NAMES[self.mode], (<G>self.sg.link.g).goid)
+            self.state = 2
+            done = chan_woken(c, self.mode, &self.sg, &self.suspect, out) == 0
+            if not done:
+                self.state = 0              # retry
+                done = chan_try(c, self.mode, self.value, out)
+        else:
             gc_awaited_again(CHANOP_NAMES[self.mode])
             return -1
-        if c.is_nil:
-            gp = getg()
-            if gp.kind != G_ASYNC:
-                raise RuntimeError("awaiting a channel operation outside a goroutine")
-            if self.suspect:
-                # woken by deadlock detection and nothing changed: a nil
-                # channel blocks forever, so this is the deadlock (not a
-                # park that checkdead would wake again and again)
-                raise DeadlockError("all goroutines are asleep - deadlock!")
-            gp.park_claim = 0
-            sudog_init(&self.sg, gp, c, 0)
-            gopark_async(gp, NULL, NULL,
-                         W_CHAN_NIL_SEND if self.mode == MODE_SEND else W_CHAN_NIL, None)
-            self.state = 1
-            out[0] = PARK_PTR
-            return 1
-        chan_lock(c)
-        if self.mode == MODE_SEND:
-            r = try_send_locked(c, self.value)
-            if r == 1:
+        if done:
+            # over (its waiter, if any, unlinked and holding no value):
+            # release the channel and a send's value now rather than when
+            # the object is reused, and offer it to the cache. *out is
+            # recv()'s result already (NULL: None)
+            if self.mode == MODE_SEND:
                 self.value = None
-                self.finished()
-                out[0] = NULL
-                return 0
-        else:
-            r = try_recv_locked(c, &v)
-            if r == 1:
-                return self.finish_recv(v, out)
-        # park
-        gp = getg_or_none()
-        if gp is None or gp.kind != G_ASYNC:
-            chan_unlock(c)
-            raise RuntimeError("await on a channel operation outside a gocore goroutine; "
-                               "plain threads use blocking_send/blocking_recv")
-        if self.suspect:
-            chan_unlock(c)
-            raise DeadlockError("all goroutines are asleep - deadlock!")
-        gp.park_claim = 0
-        sudog_init(&self.sg, gp, c, 0)
-        if self.mode == MODE_SEND:
-            Py_INCREF(self.value)             # the sudog's own reference
-            self.sg.elem = <PyObject *>self.value
-            waitq_enqueue(&c.sendq, &self.sg)
-            gopark_async(gp, unlock_one, &c.lock, W_CHAN_SEND, self)
-        else:
-            waitq_enqueue(&c.recvq, &self.sg)
-            gopark_async(gp, unlock_one, &c.lock, W_CHAN_RECV, self)
+            self.state = 2
+            self.c = None
+            if GC_OP_CACHE:
+                gc_cache_push(&gc_op_cache, <PyObject *>self)
+            if self.mode >= MODE_RECV_OK:
+                return finish_recv(self.mode, out)
+            return 0
+        chan_wait(c, self.mode, self.value, &self.sg, HOW_ASYNC, self.suspect, self)
         self.state = 1
         out[0] = PARK_PTR
         return 1
-
-    cdef int resume(self, PyObject **out) except -1:
-        cdef G gp = <G>self.sg.g
-        if ld_acq_u32(self.sg.claim) == 0:
-            # stepped by hand (next()) while its goroutine is still parked:
-            # only that goroutine, once woken, may resume it
-            return gc_parked_elsewhere(CHANOP_NAMES[self.mode], gp.goid)
-        self.state = 2
-        if gp.wake_flags != WAKE_NORMAL:
-            self.cancel()
-            if check_wake(gp):
-                self.state = 0
-                self.suspect = deadlock_suspect(gp)
-                return self.step(out)
-        if self.mode == MODE_SEND:
-            self.value = None
-            if not self.sg.success:
-                Py_XDECREF(self.sg.elem)
-                self.sg.elem = NULL
-                self.finished()
-                raise ChanClosedError("send on closed channel")
-            self.finished()
-            out[0] = NULL
-            return 0
-        if self.sg.success:
-            return self.finish_recv(self.sg.elem, out)   # moves it: sg.elem is dead from here
-        return self.finish_recv(NULL, out)
-
-    cdef inline void finished(self) noexcept:
-        """The operation is over (its waiter, if any, is unlinked and holds
-        no value; a send has dropped its value): release the channel now
-        rather than when the object is reused, and offer it to the cache."""
-        self.state = 2
-        self.c = None
-        if GC_OP_CACHE:
-            gc_cache_push(&gc_op_cache, <PyObject *>self)
-
-    cdef inline int finish_recv(self, PyObject *v, PyObject **out) except -1:
-        cdef object res
-        self.finished()
-        if self.mode == MODE_RANGE:
-            if v == NULL:
-                raise StopAsyncIteration
-            out[0] = v
-            return 0
-        res = wrap_recv(v, self.mode)
-        if res is None:
-            out[0] = NULL
-            return 0
-        Py_INCREF(res)
-        out[0] = <PyObject *>res
-        return 0
 
     def _cancel(self):
         self.cancel()
@@ -442,38 +580,18 @@ cdef class _ChanOp:
             return
         self.cancel()
         self.state = 2
-        if self.sg.elem != NULL:
-            Py_DECREF(<object>self.sg.elem)
-            self.sg.elem = NULL
-        goroutine_closed_outside(self.sg.g)     # closed from outside: the goroutine ends
+        goroutine_closed_outside(self.sg.link.g)     # closed from outside: the goroutine ends
         self.c = None
         self.value = None
 
     def throw(self, typ, val=None, tb=None):
-        """coro.throw() while the coroutine is suspended on us: as close()
-        (issue 14 item 17: the goroutine ends), then the exception goes on
-        into the coroutine."""
-        self.close()
-        raise thrown_exception(typ, val, tb)
+        """As close(), then the exception goes on (close_then_throw)."""
+        return close_then_throw(self, typ, val, tb)
 
     cdef void cancel(self):
-        """Unlink the waiter if still queued (teardown, deadlock wake)."""
-        cdef Chan c = self.c
-        if self.state != 1 and self.state != 2:
-            return
-        if c is None or c.is_nil:
-            return
-        chan_lock(c)
-        if self.sg.linked:
-            if self.mode == MODE_SEND:
-                waitq_unlink(&c.sendq, &self.sg)
-            else:
-                waitq_unlink(&c.recvq, &self.sg)
-        chan_unlock(c)
-        if self.mode == MODE_SEND and self.sg.elem != NULL:
-            Py_DECREF(<object>self.sg.elem)
-            self.sg.elem = NULL
-
+        """Unlink the waiter if still queued (teardown, close)."""
+        if (self.state == 1 or self.state == 2) and self.c is not None:
+            chan_cancel(self.c, self.mode, &self.sg)
 
 cdef int chanop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
     """am_send slot (3.10+): PyIter_Send and 3.11's SEND opcode finish an
@@ -524,7 +642,7 @@ cdef extern from *:
     """
     /* A few finished _ChanOps (and _Selects), for reuse instead of a new
      * allocation. An op enters the cache when its operation finishes
-     * (gc_cache_push, from finished(): the op has already dropped its
+     * (gc_cache_push, from step(): the op has already dropped its
      * channel, value and cases), while the awaiting frame still holds it;
      * `await ch.recv()` drops it right after, so a later operation finds it
      * unreferenced (refcount 1: only the cache) and takes it out
@@ -601,96 +719,6 @@ cdef inline _ChanOp new_op(Chan c, int mode, object value):
     return op
 
 
-# ---------------------------------------------------------------- blocking (threads)
-
-cdef object blocking_send_impl(Chan c, object v):
-    cdef G gp
-    cdef sudog sg
-    cdef bint suspect = 0
-    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
-    if c.is_nil:
-        block_forever_thread(W_CHAN_NIL_SEND)
-    while True:
-        chan_lock(c)
-        if try_send_locked(c, v) == 1:
-            return None
-        if on_async_g():
-            chan_unlock(c)
-            raise _no_await_error("blocking_send()", "await ch.send(v)")
-        if suspect:
-            chan_unlock(c)
-            raise DeadlockError("all goroutines are asleep - deadlock!")
-        gp = getg()
-        gp.park_claim = 0
-        sudog_init(&sg, gp, c, 0)
-        Py_INCREF(v)
-        sg.elem = <PyObject *>v
-        waitq_enqueue(&c.sendq, &sg)
-        gopark_thread(gp, unlock_one, &c.lock, W_CHAN_SEND, None, -1)
-        if gp.wake_flags != WAKE_NORMAL:
-            thread_unlink(c, &sg, &c.sendq)
-            Py_XDECREF(sg.elem)
-            if check_wake(gp):
-                suspect = deadlock_suspect(gp)
-                continue
-        if not sg.success:
-            Py_XDECREF(sg.elem)
-            raise ChanClosedError("send on closed channel")
-        return None
-
-
-cdef object blocking_recv_impl(Chan c, int mode):
-    cdef G gp
-    cdef sudog sg
-    cdef PyObject *v = NULL
-    cdef bint suspect = 0
-    check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
-    if c.is_nil:
-        block_forever_thread(W_CHAN_NIL)
-    while True:
-        chan_lock(c)
-        if try_recv_locked(c, &v) == 1:
-            return wrap_recv(v, mode)
-        if on_async_g():
-            chan_unlock(c)
-            raise _no_await_error("blocking_recv()", "await ch.recv()")
-        if suspect:
-            chan_unlock(c)
-            raise DeadlockError("all goroutines are asleep - deadlock!")
-        gp = getg()
-        gp.park_claim = 0
-        sudog_init(&sg, gp, c, 0)
-        waitq_enqueue(&c.recvq, &sg)
-        gopark_thread(gp, unlock_one, &c.lock, W_CHAN_RECV, None, -1)
-        if gp.wake_flags != WAKE_NORMAL:
-            thread_unlink(c, &sg, &c.recvq)
-            Py_XDECREF(sg.elem)
-            if check_wake(gp):
-                suspect = deadlock_suspect(gp)
-                continue
-        return wrap_recv(sg.elem if sg.success else NULL, mode)
-
-
-cdef void thread_unlink(Chan c, sudog *sg, waitq *q) noexcept:
-    chan_lock(c)
-    if sg.linked:
-        waitq_unlink(q, sg)
-    chan_unlock(c)
-
-
-cdef void block_forever_thread(int reason) except *:
-    """A thread blocks on a nil channel: only deadlock detection or the
-    runtime's teardown can end this."""
-    if on_async_g():
-        raise _no_await_error("a blocking operation on a nil channel", "await")
-    cdef G gp = getg()
-    gp.park_claim = 0
-    while True:
-        gopark_thread(gp, NULL, NULL, reason, None, -1)
-        if gp.wake_flags != WAKE_NORMAL and check_wake(gp) and deadlock_suspect(gp):
-            raise DeadlockError("all goroutines are asleep - deadlock!")
-
-
 # ---------------------------------------------------------------- Chan
 
 @cython.final
@@ -729,6 +757,7 @@ cdef class Chan:
         False); blocked senders raise ChanClosedError."""
         cdef sudog *sg
         cdef sudog *ready = NULL
+        cdef int send
         if self.is_nil:
             raise ChanClosedError("close of nil channel")
         chan_lock(self)
@@ -736,28 +765,22 @@ cdef class Chan:
             chan_unlock(self)
             raise ChanClosedError("close of closed channel")
         self.closed = 1
-        # collect every waiter we win, linked through sg.next (we are their
-        # only owner once dequeued), and ready them after unlocking
-        while True:
-            sg = waitq_dequeue(&self.recvq)
-            if sg == NULL:
-                break
-            sg.success = 0
-            sg.next = ready
-            ready = sg
-        while True:
-            sg = waitq_dequeue(&self.sendq)
-            if sg == NULL:
-                break
-            sg.success = 0
-            sg.next = ready
-            ready = sg
+        # collect every waiter we win, linked through link.next (we are
+        # their only owner once dequeued), and ready them after unlocking
+        for send in range(2):
+            while True:
+                sg = waiter_take(self, send)
+                if sg == NULL:
+                    break
+                sg.success = 0
+                sg.link.next = <gc_waitlink *>ready
+                ready = sg
         chan_unlock(self)
         while ready != NULL:
             sg = ready
-            ready = sg.next          # read before goready: sg may be freed after
-            sg.next = NULL
-            goready(<G>sg.g)
+            ready = <sudog *>sg.link.next    # read before goready: sg may be freed after
+            sg.link.next = NULL
+            goready(<G>sg.link.g)
 
     def try_send(self, v):
         """Send without blocking: True if sent, False if it would block.
@@ -765,7 +788,7 @@ cdef class Chan:
         if self.is_nil:
             return False
         chan_lock(self)
-        if try_send_locked(self, v) == 1:
+        if try_send_locked(self, v, NULL):
             return True
         chan_unlock(self)
         return False
@@ -777,22 +800,22 @@ cdef class Chan:
         if self.is_nil:
             return None
         chan_lock(self)
-        if try_recv_locked(self, &v) == 1:
+        if try_recv_locked(self, &v, NULL):
             return wrap_recv(v, MODE_RECV_OK)
         chan_unlock(self)
         return None
 
     def blocking_send(self, v):
         """send() for plain threads and sync goroutines: parks the thread."""
-        return blocking_send_impl(self, v)
+        return chan_blocking(self, MODE_SEND, v)
 
     def blocking_recv(self):
         """recv() for plain threads and sync goroutines."""
-        return blocking_recv_impl(self, MODE_RECV)
+        return chan_blocking(self, MODE_RECV, None)
 
     def blocking_recv_ok(self):
         """recv_ok() for plain threads and sync goroutines."""
-        return blocking_recv_impl(self, MODE_RECV_OK)
+        return chan_blocking(self, MODE_RECV_OK, None)
 
     def __len__(self):
         return self.qcount
@@ -816,10 +839,8 @@ cdef class Chan:
     def __iter__(self):
         """`for v in ch` from threads and sync goroutines: blocking receives
         until the channel is closed and drained."""
-        cdef PyObject *v = NULL
         while True:
-            v = NULL
-            t = blocking_recv_impl(self, MODE_RECV_OK)
+            t = chan_blocking(self, MODE_RECV_OK, None)
             if not t[1]:
                 return
             yield t[0]
@@ -871,10 +892,6 @@ cdef enum:
     CASE_RECV_OK = 1
     CASE_SEND = 2
 
-
-cdef struct _SelectLocks:
-    gc_mutex **locks
-    int32_t n
 
 cdef struct selcase:
     PyObject *c          # borrowed Chan (None for `default`): the cases tuple owns it
@@ -937,7 +954,8 @@ cdef class _Select:
         raise StopIteration(res)
 
     cdef int step(self, PyObject **out) except -1:
-        """0: done, *out an owned (index, value); 1: parked (*out = PARK)."""
+        """HOW_ASYNC's shell. 0: done, *out an owned (index, value); 1:
+        parked (*out = PARK)."""
         if self.state != 0:
             if self.state != 1:
                 gc_awaited_again(b"select()")
@@ -945,13 +963,11 @@ cdef class _Select:
             if ld_acq_u32(&self.gp.park_claim) == 0:
                 # stepped by hand while its goroutine is still parked
                 return gc_parked_elsewhere(b"select()", self.gp.goid)
-            if self.pass3() == 1:
-                self.state = 0
-                self.suspect = deadlock_suspect(self.gp)
-        if self.state == 0:
-            if self.pass1(True) == 1:
-                out[0] = PARK_PTR
-                return 1
+            self.pass3()            # done, or state 0 again: retry
+        if self.state == 0 and self.pass1(HOW_ASYNC):
+            self.do_park(HOW_ASYNC)
+            out[0] = PARK_PTR
+            return 1
         res = self.result
         self.result = None
         self.finished()
@@ -1008,14 +1024,16 @@ cdef class _Select:
     cdef inline void unlock_all(self) noexcept:
         unlock_locks(self.locks, self.nlocks)
 
-    cdef int pass1(self, bint async_mode) except -1:
-        """Passes 1 and 2. 0: done (self.result set); 1: parked (async);
-        2: the thread must park (channels still locked)."""
+    cdef int pass1(self, int32_t how) except -1:
+        """Passes 1 and 2, for any kind of caller. 0: done (self.result
+        set). 1: the caller must park (park(), unlock_select): a waiter is
+        linked on every case's channel for self.gp, every channel locked."""
         cdef int32_t n = self.ncases
-        cdef int32_t i, j, k, t
+        cdef int32_t i, j, k, t, win = -1
         cdef int32_t *order = self.order
+        cdef _SelectLocks *sel = NULL
         cdef Chan c
-        cdef PyObject *v
+        cdef PyObject *v = NULL
         cdef G gp
         cdef int r
         self.gp = None          # a retry after a deadlock wake-up kept it: this attempt may raise
@@ -1024,67 +1042,57 @@ cdef class _Select:
         for i in range(n - 1, 0, -1):       # Fisher-Yates: uniform among ready cases
             j = fastrand_n(i + 1)
             t = order[i]; order[i] = order[j]; order[j] = t
-        # Optimistic pass (crossbeam's idea): try each case under its own
-        # channel's lock, in the random order. A case found ready completes
-        # at that instant, exactly as it would under all the locks, and the
-        # common ready select takes one lock instead of all of them.
-        for k in range(n):
-            i = order[k]
-            if i == self.default_index:
-                continue
-            c = <Chan>self.cs[i].c
-            if c.is_nil:
-                continue
-            chan_lock(c)
-            if self.cs[i].kind == CASE_SEND:
-                if try_send_locked(c, <object>self.cs[i].v) == 1:
-                    self.result = (i, None)
-                    return 0
-            else:
-                v = NULL
-                if try_recv_locked(c, &v) == 1:
-                    self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
-                    return 0
-            chan_unlock(c)
-        if self.default_index >= 0:
-            self.result = (self.default_index, None)
-            return 0
-        # Nothing ready: lock every channel (address order) and poll again,
+        # Poll the cases in the random order, twice at most. First the
+        # optimistic pass (crossbeam's idea, sel NULL): each case under its
+        # own channel's lock. A case found ready completes at that instant,
+        # exactly as it would under all the locks, and the common ready
+        # select takes one lock instead of all of them. Nothing ready: lock
+        # every channel (address order, sel = the lock set) and poll again,
         # since a case may have become ready meanwhile; then enqueue.
-        if self.nlocks < 0:
-            self.compute_lockorder()
-        self.lock_all()
-        for k in range(n):
-            i = order[k]
-            if i == self.default_index:
-                continue
-            c = <Chan>self.cs[i].c
-            if c.is_nil:
-                continue
-            if self.cs[i].kind == CASE_SEND:
-                if try_send_locked_sel(self, c, <object>self.cs[i].v) == 1:
-                    self.result = (i, None)
-                    return 0
+        while True:
+            for k in range(n):
+                i = order[k]
+                if i == self.default_index:
+                    continue
+                c = <Chan>self.cs[i].c
+                if c.is_nil:
+                    continue
+                if sel == NULL:
+                    chan_lock(c)
+                if not may_proceed(c, self.cs[i].kind == CASE_SEND):
+                    r = 0
+                elif self.cs[i].kind == CASE_SEND:
+                    r = try_send_locked(c, <object>self.cs[i].v, sel)
+                else:
+                    r = try_recv_locked(c, &v, sel)
+                if r:
+                    win = i
+                    break
+                if sel == NULL:
+                    chan_unlock(c)
+            if win >= 0 or sel != NULL:
+                break
+            if self.default_index >= 0:
+                self.result = (self.default_index, None)
+                return 0
+            if self.nlocks < 0:
+                self.compute_lockorder()
+            self.lock_all()
+            sel = &self.lockset
+        if win >= 0:                        # done, every lock released
+            if self.cs[win].kind == CASE_SEND:
+                self.result = (win, None)
             else:
-                v = NULL
-                if try_recv_locked_sel(self, c, &v) == 1:
-                    self.result = (i, wrap_recv(v, MODE_RECV_OK if self.cs[i].kind == CASE_RECV_OK else MODE_RECV))
-                    return 0
-        # pass 2: enqueue on every case's channel, then park
+                self.result = (win, wrap_recv(v, MODE_RECV_OK if self.cs[win].kind == CASE_RECV_OK else MODE_RECV))
+            return 0
+        # pass 2: enqueue on every case's channel; the caller parks
         if self.suspect:
             self.unlock_all()
-            raise DeadlockError("all goroutines are asleep - deadlock!")
-        if async_mode:
-            gp = getg_or_none()
-            if gp is None or gp.kind != G_ASYNC:
-                self.unlock_all()
-                raise RuntimeError("await select() outside a gocore goroutine; "
-                                   "plain threads use blocking_select()")
-        else:
-            if on_async_g():
-                self.unlock_all()
-                raise _no_await_error("blocking_select()", "await select(...)")
-            gp = getg()
+            raise deadlock_error()
+        gp = parker(how)
+        if gp is None:
+            self.unlock_all()
+            raise park_refused(MODE_SELECT, how)
         self.gp = gp
         gp.park_claim = 0
         # Enqueue in the random poll order, not case order: a waker takes
@@ -1102,53 +1110,58 @@ cdef class _Select:
                 v = self.cs[i].v
                 Py_INCREF(<object>v)
                 self.sgs[i].elem = v
-                waitq_enqueue(&c.sendq, &self.sgs[i])
-            else:
-                waitq_enqueue(&c.recvq, &self.sgs[i])
+            waiter_link(c, self.cs[i].kind == CASE_SEND, &self.sgs[i])
         self.state = 1
-        if async_mode:
-            gopark_async(gp, unlock_select, <void *>&self.lockset,
-                         W_SELECT if self.nlocks > 0 else W_SELECT_NO_CASES, self)
-            return 1
-        return 2
+        return 1
 
-    cdef int pass3(self) except -1:
-        """After the wake-up: unlink the losing waiters, take the winner's
-        result. Returns 1 if the select must start over (see check_wake)."""
+    cdef inline int do_park(self, int32_t how) except -1:
+        """After pass1 returned 1: park (see park())."""
+        return park(self.gp, how, unlock_select, <void *>&self.lockset,
+                    W_SELECT if self.nlocks > 0 else W_SELECT_NO_CASES, self)
+
+    cdef inline int32_t unlink_waiters(self, bint drop_all) noexcept:
+        """Requires GIL; no lock held. Unlink the waiters still queued (all
+        channels locked at once) and drop the values the sudogs hold: the
+        send cases' (not fired, or fired by close), or every one if
+        drop_all (also a value handed to a receive that will not return
+        it). Returns the case whose waiter fired, or -1."""
         cdef int32_t i, win = -1
-        cdef Chan c
         cdef sudog *sg
-        cdef G gp = self.gp
-        self.state = 2
         self.lock_all()
         for i in range(self.ncases):
             sg = &self.sgs[i]
             if sg.c == NULL:
                 continue
-            if sg.linked:
-                c = <Chan>sg.c
-                waitq_unlink(&c.sendq if self.cs[i].kind == CASE_SEND else &c.recvq, sg)
+            waiter_unlink(<Chan>sg.c, self.cs[i].kind == CASE_SEND, sg)
             if sg.fired:
                 win = i
         self.unlock_all()
-        self.gp = None
-        # drop the values of send cases that did not fire (or fired by close)
         for i in range(self.ncases):
             sg = &self.sgs[i]
-            if sg.c != NULL and self.cs[i].kind == CASE_SEND and sg.elem != NULL:
+            if sg.c != NULL and sg.elem != NULL and (drop_all or self.cs[i].kind == CASE_SEND):
                 Py_DECREF(<object>sg.elem)
                 sg.elem = NULL
-        if gp.wake_flags != WAKE_NORMAL:
-            if win >= 0 and self.sgs[win].elem != NULL:
-                Py_DECREF(<object>self.sgs[win].elem)
-                self.sgs[win].elem = NULL
-            if check_wake(gp):
-                for i in range(self.ncases):
-                    self.sgs[i].c = NULL
-                    self.sgs[i].linked = 0
-                    self.sgs[i].fired = 0
-                self.gp = gp
-                return 1
+        return win
+
+    cdef int pass3(self) except -1:
+        """After the wake-up: unlink the losing waiters, take the winner's
+        result. 0: done (self.result set); 1: start over with pass1 (state
+        0, suspect set: see check_wake)."""
+        cdef int32_t i, win
+        cdef sudog *sg
+        cdef G gp = self.gp
+        self.state = 2
+        self.gp = None
+        win = self.unlink_waiters(gp.wake_flags != WAKE_NORMAL)
+        if gp.wake_flags != WAKE_NORMAL and check_wake(gp):
+            for i in range(self.ncases):
+                self.sgs[i].c = NULL
+                self.sgs[i].link.linked = 0
+                self.sgs[i].fired = 0
+            self.gp = gp
+            self.state = 0
+            self.suspect = deadlock_suspect(gp)
+            return 1
         if win < 0:
             raise RuntimeError("gocore: select woke without a winner")
         sg = &self.sgs[win]
@@ -1179,30 +1192,12 @@ cdef class _Select:
         self.gp = None
 
     def throw(self, typ, val=None, tb=None):
-        """coro.throw() while the coroutine is suspended on us: as close()
-        (issue 14 item 17: the goroutine ends), then the exception goes on
-        into the coroutine."""
-        self.close()
-        raise thrown_exception(typ, val, tb)
+        """As close(), then the exception goes on (close_then_throw)."""
+        return close_then_throw(self, typ, val, tb)
 
     cdef void cancel(self):
-        cdef int32_t i
-        cdef sudog *sg
-        cdef Chan c
-        if self.state != 1:
-            return
-        self.lock_all()
-        for i in range(self.ncases):
-            sg = &self.sgs[i]
-            if sg.c != NULL and sg.linked:
-                c = <Chan>sg.c
-                waitq_unlink(&c.sendq if self.cs[i].kind == CASE_SEND else &c.recvq, sg)
-        self.unlock_all()
-        for i in range(self.ncases):
-            if self.sgs[i].c != NULL and self.sgs[i].elem != NULL:
-                Py_DECREF(<object>self.sgs[i].elem)
-                self.sgs[i].elem = NULL
-
+        if self.state == 1:
+            self.unlink_waiters(True)
 
 cdef int selectop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
     """am_send slot for select (see chanop_am_send)."""
@@ -1224,79 +1219,6 @@ cdef PyObject *selectop_am_await(PyObject *self) noexcept:
     return self
 
 (<PyTypeObject *>_Select).tp_as_async.am_await = <unaryfunc>selectop_am_await
-
-
-cdef inline int try_send_locked_sel(_Select s, Chan c, object v) except -1:
-    """try_send_locked for select: every channel of the select is locked;
-    on success all are released here."""
-    cdef sudog *sg
-    cdef PyObject *old
-    if c.closed:
-        s.unlock_all()
-        raise ChanClosedError("send on closed channel")
-    sg = waitq_dequeue(&c.recvq)
-    if sg != NULL:
-        Py_INCREF(v)
-        sg.elem = <PyObject *>v
-        sg.success = 1
-        s.unlock_all()
-        goready(<G>sg.g)
-        return 1
-    if c.qcount < c.dataqsiz:
-        Py_INCREF(v)
-        old = PyList_GET_ITEM(c.buf, c.sendx)
-        PyList_SET_ITEM(c.buf, c.sendx, v)
-        c.sendx += 1
-        if c.sendx == c.dataqsiz:
-            c.sendx = 0
-        c.qcount += 1
-        s.unlock_all()
-        Py_DECREF(<object>old)
-        return 1
-    return 0
-
-
-cdef inline int try_recv_locked_sel(_Select s, Chan c, PyObject **out) except -1:
-    cdef sudog *sg
-    cdef PyObject *v
-    sg = waitq_dequeue(&c.sendq)
-    if sg != NULL:
-        if c.dataqsiz == 0:
-            out[0] = sg.elem
-        else:
-            out[0] = PyList_GET_ITEM(c.buf, c.recvx)
-            PyList_SET_ITEM(c.buf, c.recvx, <object>sg.elem)
-            c.recvx += 1
-            if c.recvx == c.dataqsiz:
-                c.recvx = 0
-            c.sendx = c.recvx
-        sg.elem = NULL
-        sg.success = 1
-        s.unlock_all()
-        goready(<G>sg.g)
-        return 1
-    if c.qcount > 0:
-        v = PyList_GET_ITEM(c.buf, c.recvx)
-        Py_INCREF(None)
-        PyList_SET_ITEM(c.buf, c.recvx, None)
-        c.recvx += 1
-        if c.recvx == c.dataqsiz:
-            c.recvx = 0
-        c.qcount -= 1
-        s.unlock_all()
-        out[0] = v
-        return 1
-    if c.closed:
-        s.unlock_all()
-        out[0] = NULL
-        return 1
-    return 0
-
-
-cdef inline void unlock_locks(gc_mutex **locks, int32_t n) noexcept nogil:
-    cdef int32_t i
-    for i in range(n - 1, -1, -1):
-        gc_mutex_unlock(locks[i])
 
 
 cdef void unlock_select(void *arg) noexcept nogil:
@@ -1408,7 +1330,7 @@ cdef _Select build_select(tuple cases):
     for i in range(n):
         s.sgs[i].c = NULL
         s.sgs[i].elem = NULL
-        s.sgs[i].linked = 0
+        s.sgs[i].link.linked = 0
         s.sgs[i].fired = 0
         case = cases[i]
         kind = case_kind(case, &c)
@@ -1453,26 +1375,18 @@ def select(*cases):
 
 
 def blocking_select(*cases):
-    """select() for plain threads and sync goroutines: parks the thread."""
+    """select() for plain threads and sync goroutines: parks the thread
+    (HOW_THREAD's shell)."""
     cdef _Select s
-    cdef int r
-    cdef G gp
     if not cases:
         raise TypeError("blocking_select() needs at least one case")
     check_goexit()           # a sync goroutine that outlived its run(): GoroutineExit
     s = build_select(cases)
     s.awaited = 1                 # used here, never awaited
-    while True:
-        r = s.pass1(False)
-        if r == 0:
-            break
-        gp = s.gp
-        gopark_thread(gp, unlock_select, <void *>&s.lockset,
-                      W_SELECT if s.nlocks > 0 else W_SELECT_NO_CASES, s, -1)
+    while s.pass1(HOW_THREAD):
+        s.do_park(HOW_THREAD)
         if s.pass3() == 0:
             break
-        s.state = 0
-        s.suspect = deadlock_suspect(s.gp)
     res = s.result
     s.result = None
     s.finished()

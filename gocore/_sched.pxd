@@ -149,6 +149,7 @@ cdef int check_goexit() except -1          # GoroutineExit if the calling sync G
 cdef int goroutine_closed_outside(PyObject *g) except -1   # an awaitable's close()/throw() (Requires GIL)
 cdef object thrown_exception(object typ, object val, object tb)
 cdef object park_sentinel()
+cdef bint is_async_function(object fn, str who=*) except -1   # async def? TypeError for generator functions
 
 # timers (the heap: _sched_timers.pxi; _time.pyx and _net.pyx build on these)
 cdef void timer_lock() noexcept                      # Requires GIL

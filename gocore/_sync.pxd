@@ -1,22 +1,13 @@
 # gocore/_sync.pxd - Go's sync package: WaitGroup, Mutex, RWMutex, Once,
 # Semaphore, all on one wait-queue primitive (Go's sema.go).
 #
-# semaq: a FIFO queue of swaiter records under q.lock (a gc_mutex).
-#   * a swaiter is linked into at most one semaq; `linked` says whether it is
-#     (read and written under q.lock only);
-#   * swaiter.g is borrowed: a parked G is kept alive by its parked state
-#     (see _sched.pxd) until goready; the record itself is embedded in the
-#     awaitable (_SyncOp, kept alive by the waiting coroutine's frame and by
-#     g.waiting) or lives on a parked thread's C stack (blocking_* forms);
-#   * a waker removes a record from the queue and then wins its G with
-#     cas(*claim, 0, 1) (acq_rel: the winner's later writes to the record
-#     and the G happen-after the waiter's enqueue). A record whose G was
-#     claimed by someone else (deadlock detection, teardown) is a zombie:
-#     whoever meets it unlinks it and skips it; its owner finds linked == 0
-#     and has nothing to undo;
-#   * after a successful claim the waker owns the record until goready:
-#     it may chain records through `next` and must read them before
-#     goready (a thread's record dies when its thread returns);
+# semaq: a FIFO of swaiter records under q.lock (a gc_mutex): the wait
+# queue of csrc/gocore_waitq.h, shared with channels, whose comment states
+# the protocol (the lock, `linked`, claiming with cas(*claim, 0, 1), zombie
+# records, the claimer owning a record until goready). Here besides:
+#   * the record is embedded in the awaitable (_SyncOp, kept alive by the
+#     waiting coroutine's frame and by g.waiting) or lives on a parked
+#     thread's C stack (blocking_* forms);
 #   * `granted` is set by the waker before goready when it has handed the
 #     resource over directly (the woken G owns the lock / the permits);
 #     otherwise (Mutex in normal mode only) the woken G must compete again.
@@ -32,23 +23,18 @@
 # after the G has stopped (an ASYNC G) or before the thread sleeps.
 
 from libc.stdint cimport uint32_t, int32_t, int64_t
-from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_mutex
+from gocore._includes.waitq cimport gc_waitlink, gc_waitq
 
 cdef struct swaiter:
-    PyObject *g           # borrowed G
-    uint32_t *claim       # &g.park_claim: whoever CASes it 0 -> 1 wakes g
-    swaiter *next
-    swaiter *prev
+    gc_waitlink link      # first: a swaiter * is a gc_waitlink * (link.g, link.claim, link.linked)
     int64_t n             # Semaphore: permits wanted; RWMutex: 1 writer, 0 reader
     int64_t t0            # nanotime() of the first enqueue (Mutex starvation)
-    int32_t linked        # under q.lock
     int32_t granted       # written by the claimer before goready
 
 cdef struct semaq:
     gc_mutex lock
-    swaiter *first        # under lock
-    swaiter *last         # under lock
+    gc_waitq wq           # under lock
 
 
 cdef class _SyncBase:

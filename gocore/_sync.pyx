@@ -15,10 +15,11 @@
 #   3. the releaser, under q.lock, unlinks the waiter, wins its G with the
 #      park_claim CAS, usually hands the resource over directly (`granted`),
 #      releases q.lock and then calls goready - exactly one goready per park.
-# Lightweight goroutines park by yielding PARK from the awaitable's step();
-# threads and sync goroutines park their OS thread (the blocking_* twins
-# share the same enqueue/after-wake code). No Python-level lock, no loop
-# that polls.
+# One path per operation for both kinds of caller: op_enqueue (steps 1-2)
+# and, after the park, op_woken (retry, compete again, or done). The
+# awaitable's step() (lightweight goroutines: yields PARK) and thread_wait
+# (threads and sync goroutines: parks the OS thread) are short shells over
+# it, as in _chan.pyx. No Python-level lock, no loop that polls.
 #
 # Mutex fairness (Go's two modes). Normal mode: unlock clears LOCKED and
 # wakes the head waiter (setting WOKEN so that further unlocks do not wake
@@ -50,19 +51,21 @@ from libc.stdint cimport uint32_t, int32_t, int64_t
 
 from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u32,
                                       cas_i64, ld_acq_i64)
-from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
+from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
+from gocore._includes.waitq cimport (gc_waitlink, gc_waitq_push, gc_waitq_unlink, gc_waitq_peek,
+                                     gc_waitq_take)
 from gocore._includes.clock cimport nanotime
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
                                       gc_parked_elsewhere, gc_mark_awaited)
-from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
-                                      GC_DBG_SYNC_WAITERS)
+from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_ctr, GC_DBG_SYNC_WAITERS
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect,
-                            goroutine_closed_outside, thrown_exception,
+                            goroutine_closed_outside, is_async_function,
                             park_sentinel, dbg_counters,
                             G_ASYNC, WAKE_NORMAL,
                             W_MUTEX, W_RWMUTEX_R, W_RWMUTEX_W, W_WAITGROUP,
                             W_ONCE, W_SEMAPHORE)
+from gocore._chan cimport close_then_throw
 
 cdef extern from "Python.h":
     ctypedef enum PySendResult:
@@ -139,70 +142,45 @@ cdef void semaq_unlock_cb(void *lock) noexcept nogil:
     """gopark's unlock function: the semaq's lock. Any thread; nogil."""
     gc_mutex_unlock(<gc_mutex *>lock)
 
+# The queue is csrc/gocore_waitq.h's (shared with channels; its comment
+# states the protocol); these bind it to a semaq's lock and debug counter.
+
 cdef inline void semaq_push(semaq *q, swaiter *w, bint front) noexcept nogil:
     """Caller holds q.lock; w is not linked."""
-    if GOCORE_DEBUG:
-        gc_assert_msg(gc_mutex_held(&q.lock) and not w.linked,
-                      b"semaq_push: q.lock not held, or waiter already linked")
-    gc_dbg_add(GC_DBG_SYNC_WAITERS, 1)
-    if front:
-        w.prev = NULL
-        w.next = q.first
-        if q.first != NULL:
-            q.first.prev = w
-        else:
-            q.last = w
-        q.first = w
-    else:
-        w.next = NULL
-        w.prev = q.last
-        if q.last != NULL:
-            q.last.next = w
-        else:
-            q.first = w
-        q.last = w
-    w.linked = 1
+    gc_waitq_push(&q.wq, &w.link, front, &q.lock, GC_DBG_SYNC_WAITERS)
 
 cdef inline void semaq_unlink(semaq *q, swaiter *w) noexcept nogil:
     """Caller holds q.lock; w is linked into q."""
-    if GOCORE_DEBUG:
-        gc_assert_msg(gc_mutex_held(&q.lock) and w.linked,
-                      b"semaq_unlink: q.lock not held, or waiter not linked")
-        gc_assert_msg((w.prev != NULL or q.first == w) and (w.next != NULL or q.last == w),
-                      b"semaq_unlink: waiter not linked into this queue")
-    gc_dbg_add(GC_DBG_SYNC_WAITERS, -1)
-    if w.prev != NULL:
-        w.prev.next = w.next
-    else:
-        q.first = w.next
-    if w.next != NULL:
-        w.next.prev = w.prev
-    else:
-        q.last = w.prev
-    w.next = w.prev = NULL
-    w.linked = 0
+    gc_waitq_unlink(&q.wq, &w.link, &q.lock, GC_DBG_SYNC_WAITERS)
 
 cdef inline swaiter *semaq_peek(semaq *q) noexcept nogil:
     """Caller holds q.lock. The first waiter whose G is still unclaimed;
     zombies met on the way are unlinked (their owners see linked == 0)."""
-    while q.first != NULL and ld_acq_u32(q.first.claim) != 0:
-        semaq_unlink(q, q.first)
-    return q.first
+    return <swaiter *>gc_waitq_peek(&q.wq, &q.lock, GC_DBG_SYNC_WAITERS)
 
 cdef inline bint semaq_take(semaq *q, swaiter *w) noexcept nogil:
     """Caller holds q.lock; w is linked. Unlink w and win its G (acq_rel
     CAS): 1 if we own w now, 0 if another claimer was faster (w is then a
     zombie its owner cleans up)."""
-    semaq_unlink(q, w)
-    return cas_u32(w.claim, 0, 1)
+    return gc_waitq_take(&q.wq, &w.link, &q.lock, GC_DBG_SYNC_WAITERS)
 
 cdef inline void waiter_init(swaiter *w, G gp) noexcept:
     """Requires GIL. w is about to be linked for gp (its t0 and n are kept)."""
-    w.g = <PyObject *>gp
-    w.claim = &gp.park_claim
-    w.next = w.prev = NULL
-    w.linked = 0
+    w.link.g = <PyObject *>gp
+    w.link.claim = &gp.park_claim
+    w.link.next = w.link.prev = NULL
+    w.link.linked = 0
     w.granted = 0
+
+cdef inline void chain_add(swaiter **head, swaiter **tail, swaiter *w) noexcept nogil:
+    """Append w, claimed and unlinked (its link.next is the claimer's), to
+    the list head..tail for ready_list."""
+    w.link.next = NULL
+    if tail[0] == NULL:
+        head[0] = w
+    else:
+        tail[0].link.next = &w.link
+    tail[0] = w
 
 cdef inline void ready_list(swaiter *w) noexcept:
     """Requires GIL; no lock held. goready every G of a list of claimed
@@ -211,9 +189,9 @@ cdef inline void ready_list(swaiter *w) noexcept:
     cdef swaiter *nxt
     cdef PyObject *g
     while w != NULL:
-        nxt = w.next
-        g = w.g
-        w.next = NULL
+        nxt = <swaiter *>w.link.next
+        g = w.link.g
+        w.link.next = NULL
         goready(<G>g)
         w = nxt
 
@@ -348,7 +326,7 @@ cdef void mutex_cancel(Mutex m, swaiter *w) noexcept:
     WOKEN and let the next waiter have a go."""
     cdef uint32_t s
     semaq_lock(&m.q)
-    if w.linked:
+    if w.link.linked:
         semaq_unlink(&m.q, w)
         if semaq_peek(&m.q) == NULL:
             while True:
@@ -386,12 +364,7 @@ cdef swaiter *rw_grant_locked(RWMutex rw) noexcept:
             rw.writer = 1
         else:
             rw.readers += 1
-        w.next = NULL
-        if tail == NULL:
-            head = w
-        else:
-            tail.next = w
-        tail = w
+        chain_add(&head, &tail, w)
         if w.n == 1:
             break
     return head
@@ -420,7 +393,7 @@ cdef void rw_cancel(RWMutex rw, swaiter *w) noexcept:
     """Requires GIL. Unlink w; waiters behind it may fit now."""
     cdef swaiter *ready = NULL
     semaq_lock(&rw.q)
-    if w.linked:
+    if w.link.linked:
         semaq_unlink(&rw.q, w)
         ready = rw_grant_locked(rw)
     semaq_unlock(&rw.q)
@@ -464,12 +437,7 @@ cdef void wg_wake_all(WaitGroup wg) noexcept:
         if not semaq_take(&wg.q, w):
             continue
         w.granted = 1
-        w.next = NULL
-        if tail == NULL:
-            head = w
-        else:
-            tail.next = w
-        tail = w
+        chain_add(&head, &tail, w)
     while True:
         s = ld_acq_i64(&wg.state)
         if cas_i64(&wg.state, s, s & ~(<int64_t>WG_WAITERS_MASK)):
@@ -499,7 +467,7 @@ cdef int wg_enqueue(WaitGroup wg, swaiter *w, G gp, bint thread, bint suspect) e
 cdef void wg_cancel(WaitGroup wg, swaiter *w) noexcept:
     cdef int64_t s
     semaq_lock(&wg.q)
-    if w.linked:
+    if w.link.linked:
         semaq_unlink(&wg.q, w)
         while True:
             s = ld_acq_i64(&wg.state)
@@ -542,12 +510,7 @@ cdef void once_finish(Once o) noexcept:
         if not semaq_take(&o.q, w):
             continue
         w.granted = 1
-        w.next = NULL
-        if tail == NULL:
-            head = w
-        else:
-            tail.next = w
-        tail = w
+        chain_add(&head, &tail, w)
     semaq_unlock(&o.q)
     ready_list(head)
 
@@ -567,7 +530,7 @@ cdef int once_enqueue(Once o, swaiter *w, G gp, bint thread, bint suspect) excep
 
 cdef void plain_cancel(_SyncBase p, swaiter *w) noexcept:
     semaq_lock(&p.q)
-    if w.linked:
+    if w.link.linked:
         semaq_unlink(&p.q, w)
     semaq_unlock(&p.q)
 
@@ -588,12 +551,7 @@ cdef swaiter *sem_grant_locked(Semaphore sem) noexcept:
             continue
         w.granted = 1
         sem.cur += w.n
-        w.next = NULL
-        if tail == NULL:
-            head = w
-        else:
-            tail.next = w
-        tail = w
+        chain_add(&head, &tail, w)
     return head
 
 cdef int sem_enqueue(Semaphore sem, swaiter *w, G gp, bint thread, int64_t k,
@@ -622,7 +580,7 @@ cdef int64_t sem_check(Semaphore sem, object k, str what) except -1:
 cdef void sem_cancel(Semaphore sem, swaiter *w) noexcept:
     cdef swaiter *ready = NULL
     semaq_lock(&sem.q)
-    if w.linked:
+    if w.link.linked:
         semaq_unlink(&sem.q, w)
         ready = sem_grant_locked(sem)
     semaq_unlock(&sem.q)
@@ -719,32 +677,42 @@ cdef void op_giveback(_SyncBase p, int32_t op, swaiter *w) noexcept:
             ready_list(ready)
 
 
+cdef int op_woken(_SyncBase p, int32_t op, swaiter *w, bint *suspect, bint *again) except -1:
+    """Requires GIL; no lock held. After the park, woken (both shells).
+    0: done (the waiter holds what it waited for). 1: call op_enqueue
+    again - with *suspect after a wake-up by deadlock detection or the main
+    thread's recheck (see check_wake), with *again for a Mutex waiter woken
+    in normal mode (it competes again). Raises what the waker asked for."""
+    cdef G gp = <G>w.link.g
+    again[0] = False
+    if gp.wake_flags != WAKE_NORMAL:
+        op_cancel(p, op, w)
+        if check_wake(gp):
+            suspect[0] = deadlock_suspect(gp)
+            return 1
+    if w.granted or op != OP_LOCK:
+        return 0
+    again[0] = True
+    return 1
+
+
 cdef int thread_wait(_SyncBase p, int32_t op, int64_t n) except -1:
-    """Requires GIL. The blocking_* twins: the same slow path, with the
-    record on this C stack and the OS thread parked (gopark_thread)."""
+    """Requires GIL. The blocking_* forms' shell: op_enqueue / op_woken
+    with the record on this C stack and the OS thread parked."""
     cdef swaiter w
     cdef G gp = getg()
-    cdef int r
     cdef bint again = False
     cdef bint suspect = False
     w.n = n
     w.t0 = 0
-    w.linked = 0
+    w.link.linked = 0
     w.granted = 0
     while True:
-        r = op_enqueue(p, op, &w, gp, True, again, suspect)
-        if r == 0:
+        if op_enqueue(p, op, &w, gp, True, again, suspect) == 0:
             return 0
         gopark_thread(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(op), None, -1)
-        if gp.wake_flags != WAKE_NORMAL:
-            op_cancel(p, op, &w)
-            if check_wake(gp):          # raises, or 1: retry (see deadlock_suspect)
-                suspect = deadlock_suspect(gp)
-                again = False
-                continue
-        if w.granted or op != OP_LOCK:
+        if op_woken(p, op, &w, &suspect, &again) == 0:
             return 0
-        again = True
 
 
 # ---------------------------------------------------------------- the awaitable
@@ -799,42 +767,28 @@ cdef class _SyncOp:
         raise StopIteration
 
     cdef int step(self) except -1:
-        """0: done; 1: parked (yield PARK); raises on error."""
+        """The awaitable's shell. 0: done; 1: parked (yield PARK); raises
+        on error."""
         cdef _SyncBase p = self.prim
-        cdef G gp
-        cdef int r
         cdef bint again = False
         if self.state == 1:
-            # woken
-            gp = <G>self.w.g
-            if ld_acq_u32(self.w.claim) == 0:
+            if ld_acq_u32(self.w.link.claim) == 0:
                 # stepped by hand (next()) while its goroutine is still parked
-                return gc_parked_elsewhere(SYNCOP_NAMES[self.op], gp.goid)
-            if gp.wake_flags != WAKE_NORMAL:
-                self.state = 2
-                op_cancel(p, self.op, &self.w)
-                if check_wake(gp):      # raises, or 1: retry (see deadlock_suspect)
-                    self.state = 0
-                    self.suspect = deadlock_suspect(gp)
-                    return self.step()
-            elif self.w.granted or self.op != OP_LOCK:
-                self.state = 2
+                return gc_parked_elsewhere(SYNCOP_NAMES[self.op], (<G>self.w.link.g).goid)
+            self.state = 2
+            if op_woken(p, self.op, &self.w, &self.suspect, &again) == 0:
                 return 0
-            else:
-                again = True        # Mutex, normal mode: compete again
+            self.state = 0
         elif self.state != 0:
             gc_awaited_again(SYNCOP_NAMES[self.op])
             return -1
-        else:
-            if self.op == OP_LOCK and mutex_trylock(<Mutex>p):
-                self.state = 2
-                return 0
-        gp = getg_or_none()
-        r = op_enqueue(p, self.op, &self.w, gp, False, again, self.suspect)
-        if r == 0:
+        elif self.op == OP_LOCK and mutex_trylock(<Mutex>p):
             self.state = 2
             return 0
-        gopark_async(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(self.op), self)
+        if op_enqueue(p, self.op, &self.w, getg_or_none(), False, again, self.suspect) == 0:
+            self.state = 2
+            return 0
+        gopark_async(<G>self.w.link.g, semaq_unlock_cb, <void *>&p.q.lock, op_reason(self.op), self)
         self.state = 1
         return 1
 
@@ -850,17 +804,14 @@ cdef class _SyncOp:
             return
         self.state = 3
         op_cancel(self.prim, self.op, &self.w)
-        if not self.w.linked and ld_acq_u32(self.w.claim) != 0 and \
-                (<G>self.w.g).wake_flags == WAKE_NORMAL:
+        if not self.w.link.linked and ld_acq_u32(self.w.link.claim) != 0 and \
+                (<G>self.w.link.g).wake_flags == WAKE_NORMAL:
             op_giveback(self.prim, self.op, &self.w)
-        goroutine_closed_outside(self.w.g)     # closed from outside: the goroutine ends
+        goroutine_closed_outside(self.w.link.g)     # closed from outside: the goroutine ends
 
     def throw(self, typ, val=None, tb=None):
-        """coro.throw() while the coroutine is suspended on us: as close()
-        (issue 14 item 17: the goroutine ends), then the exception goes on
-        into the coroutine."""
-        self.close()
-        raise thrown_exception(typ, val, tb)
+        """As close(), then the exception goes on (close_then_throw)."""
+        return close_then_throw(self, typ, val, tb)
 
 
 cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
@@ -934,7 +885,7 @@ cdef _Done DONE = _Done.__new__(_Done)
 cdef class _SyncBase:
     """Base of the sync primitives: the wait queue (not public)."""
     def __cinit__(self):
-        self.q.first = self.q.last = NULL
+        self.q.wq.first = self.q.wq.last = NULL
 
 
 cdef class Mutex(_SyncBase):
@@ -1024,7 +975,7 @@ cdef class RWMutex(_SyncBase):
                 raise RuntimeError("sync: RUnlock of RWMutex that is write-locked")
             raise RuntimeError("sync: RUnlock of unlocked RWMutex")
         self.readers -= 1
-        if self.readers == 0 and self.q.first != NULL:
+        if self.readers == 0 and self.q.wq.first != NULL:
             ready = rw_grant_locked(self)
         semaq_unlock(&self.q)
         ready_list(ready)
@@ -1043,7 +994,7 @@ cdef class RWMutex(_SyncBase):
                 raise RuntimeError("sync: Unlock of RWMutex that is only read-locked")
             raise RuntimeError("sync: Unlock of unlocked RWMutex")
         self.writer = 0
-        if self.q.first != NULL:
+        if self.q.wq.first != NULL:
             ready = rw_grant_locked(self)
         semaq_unlock(&self.q)
         ready_list(ready)
@@ -1172,7 +1123,7 @@ cdef class WaitGroup(_SyncBase):
         go = get_go()
         wg_add(self, 1)
         try:
-            if _is_async_fn(fn):
+            if is_async_function(fn, "WaitGroup.go"):
                 go(_wg_async(self, fn, args, kwargs))
             else:
                 go(_wg_sync, self, fn, args, kwargs)
@@ -1188,25 +1139,6 @@ cdef class WaitGroup(_SyncBase):
     def __repr__(self):
         return f"<gocore.WaitGroup count={ld_acq_i64(&self.state) >> 32}>"
 
-
-cdef object _iscoroutinefunction = None
-cdef object _init_lock = __import__("threading").Lock()
-from types import FunctionType as _FunctionType
-cdef object _iscoroutine = None
-cdef object _isawaitable = None
-
-cdef bint _is_async_fn(object fn) except -1:
-    global _iscoroutinefunction
-    if type(fn) is _FunctionType:
-        return ((<object>fn).__code__.co_flags & 0x80) != 0      # CO_COROUTINE
-    f = _iscoroutinefunction
-    if f is None:
-        with _init_lock:                # one import, even on a free-threaded build
-            if _iscoroutinefunction is None:
-                import inspect
-                _iscoroutinefunction = inspect.iscoroutinefunction
-            f = _iscoroutinefunction
-    return f(fn)
 
 # wg.go's wrappers and Once's slow path are plain Python code (compiled
 # once at import) so that go() sees a real coroutine, exactly like user code.
@@ -1359,7 +1291,7 @@ cdef class Semaphore(_SyncBase):
             semaq_unlock(&self.q)
             raise RuntimeError("semaphore: released more than held")
         self.cur -= n
-        if self.q.first != NULL:
+        if self.q.wq.first != NULL:
             ready = sem_grant_locked(self)
         semaq_unlock(&self.q)
         ready_list(ready)

@@ -31,13 +31,13 @@ from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DB
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._includes.pytype cimport gc_internal_type
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
-                            goroutine_closed_outside, thrown_exception,
+                            goroutine_closed_outside,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_modify_locked,
                             timer_del_locked, timer_unlock, timer_unlock_cb, timer_sweep,
                             dbg_counters,
                             G_ASYNC, W_SLEEP, WAKE_NORMAL)
-from gocore._chan cimport Chan
+from gocore._chan cimport Chan, close_then_throw
 
 import time as _pytime
 
@@ -146,11 +146,8 @@ cdef class _Sleep:
         self.gp = None
 
     def throw(self, typ, val=None, tb=None):
-        """coro.throw() while the coroutine is suspended on us: as close()
-        (issue 14 item 17: the goroutine ends), then the exception goes on
-        into the coroutine."""
-        self.close()
-        raise thrown_exception(typ, val, tb)
+        """As close(), then the exception goes on (close_then_throw)."""
+        return close_then_throw(self, typ, val, tb)
 
 
 cdef void sleep_cancel(_Sleep s) noexcept:

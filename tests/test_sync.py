@@ -525,6 +525,27 @@ def test_waitgroup_bad_input():
     assert wg.count == 0
 
 
+@pytest.mark.timeout(30)
+def test_waitgroup_go_refuses_generator_functions():
+    """wg.go(fn) classifies fn as go() does (the one is_async_function):
+    a generator function, which would only build a generator nothing
+    iterates, is refused with go()'s TypeError and the counter is left
+    unchanged. (Before, wg.go had its own check and started a sync
+    goroutine that silently did nothing.)"""
+    def gen():
+        yield 1
+
+    async def agen():
+        yield 1
+
+    wg = WaitGroup()
+    with pytest.raises(TypeError, match=r"WaitGroup.go\(\) needs .*is a generator function"):
+        wg.go(gen)
+    with pytest.raises(TypeError, match=r"WaitGroup.go\(\) needs .*is an async generator function"):
+        wg.go(agen)
+    assert wg.count == 0
+
+
 @pytest.mark.timeout(60)
 def test_waitgroup_go_async_sync_and_raising(rt):
     """wg.go runs async fns as lightweight goroutines and plain fns as sync
