@@ -1048,14 +1048,7 @@ cdef class PacketConn(_Endpoint):
         """`await pc.write_to(data, addr)`: send one datagram; returns
         len(data). addr: what read_from gave, or the forms dial takes (a
         host name is resolved off the M first)."""
-        check_data(data, "write_to()")
-        sa = _sockaddr_hook(self, addr, "write_to()")
-        if sa is None:
-            return _named_write_hook(self, data, addr, False)
-        cdef _IoOp o = new_op(self, OP_WRITE_TO, c'w')
-        o.data = data
-        o.addr = sa
-        return o
+        return self.write_to_op(data, addr, False)
 
     def blocking_read_from(self, Py_ssize_t n=65536):
         return run_blocking(self.read_from(n), "blocking_read_from()", "await pc.read_from(n)")
@@ -1063,14 +1056,22 @@ cdef class PacketConn(_Endpoint):
     def blocking_write_to(self, data, addr):
         if on_async_g():
             raise _no_await_error("blocking_write_to()", "await pc.write_to(data, addr)")
+        r = self.write_to_op(data, addr, True)
+        if isinstance(r, _IoOp):
+            return run_blocking(r, "blocking_write_to()", "await pc.write_to(data, addr)")
+        return r                     # a host name: resolved and sent already
+
+    cdef object write_to_op(self, object data, object addr, bint blocking):
+        """write_to's operation; for a host name, net.py's resolving path
+        instead (an awaitable, or when blocking its result)."""
         check_data(data, "write_to()")
         sa = _sockaddr_hook(self, addr, "write_to()")
         if sa is None:
-            return _named_write_hook(self, data, addr, True)
+            return _named_write_hook(self, data, addr, blocking)
         cdef _IoOp o = new_op(self, OP_WRITE_TO, c'w')
         o.data = data
         o.addr = sa
-        return run_blocking(o, "blocking_write_to()", "await pc.write_to(data, addr)")
+        return o
 
     cdef object from_addr(self, object a):
         """recvfrom's address as read_from gives it: a str path for unix
