@@ -79,6 +79,8 @@ typedef struct gc_pollfd {
     /* atomic */
     int32_t closing;        /* 0 -> 1 once (close) */
     int32_t epgen;          /* the poller generation it is registered with (fork) */
+    int32_t rhup;           /* 0 -> 1 once an event reported EPOLLRDHUP/HUP/ERR (sticky):
+                               stored before the event unblocks the reader slot */
     uintptr_t rg, wg;       /* the slots */
     int64_t rd, wd;         /* deadlines: written under lock, read atomically */
     /* under lock */
@@ -130,6 +132,7 @@ static inline gc_pollfd *pd_alloc(int fd) {
     pd->fd = fd;
     st_rel_i32(&pd->closing, 0);
     st_rel_i32(&pd->epgen, -1);
+    st_rel_i32(&pd->rhup, 0);
     __atomic_store_n(&pd->rg, PD_NIL, __ATOMIC_RELEASE);
     __atomic_store_n(&pd->wg, PD_NIL, __ATOMIC_RELEASE);
     gc_mutex_lock(&pd->lock);
@@ -206,6 +209,29 @@ static inline int pd_commit(uintptr_t *slot, void *g) {
 /* After waking (or to undo a prepare): empty the slot; 1 if it said READY. */
 static inline int pd_unwait(gc_pollfd *pd, int mode) {
     return __atomic_exchange_n(pd_slot(pd, mode), PD_NIL, __ATOMIC_ACQ_REL) == PD_READY;
+}
+
+/* A reader whose previous read drained the socket (gocore/_net.pyx,
+ * _Fd.rdrained), about to read again with no waiter in the slot: may it
+ * park without a recv that would only say EAGAIN? Consumes READY (an event
+ * since the previous read: no) and looks at rhup (the peer's FIN or an
+ * error was reported, maybe by an event that a read already consumed while
+ * data was still queued: no, recv must see it). Otherwise any byte, FIN or
+ * error still to come produces an edge-triggered event that readies the
+ * slot, so parking loses nothing. */
+static inline int pd_read_may_park(gc_pollfd *pd) {
+    uintptr_t old = PD_READY;
+    if (__atomic_compare_exchange_n(&pd->rg, &old, PD_NIL, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    return ld_acq_i32(&pd->rhup) == 0;
+}
+
+/* Any reader about to try its syscall: READY -> NIL (its syscall is the
+ * retry that READY asks for), so that a READY found later is newer. */
+static inline void pd_consume_ready(gc_pollfd *pd, int mode) {
+    uintptr_t old = PD_READY;
+    __atomic_compare_exchange_n(pd_slot(pd, mode), &old, PD_NIL, 0,
+                                __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /* Teardown: take g out of the slot if it is still there (1), so that no
@@ -311,6 +337,8 @@ static inline int netpoll_dispatch(uint64_t tag, uint32_t ev, void **gs, int ng)
     if (pd == NULL || __atomic_load_n(&pd->seq, __ATOMIC_ACQUIRE) != (uint32_t)(tag >> 32))
         return ng;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            st_rel_i32(&pd->rhup, 1);
         void *g = pd_unblock(pd, 'r', 1);
         if (g) gs[ng++] = g;
     }

@@ -226,6 +226,46 @@ def test_concurrent_reads_serialised(rt):
     assert rt.run(_pair_main(body))
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("network", ["tcp", "unix"])
+@pytest.mark.parametrize("blocking", [False, True])
+def test_eof_queued_behind_a_short_read(rt, network, blocking, tmp_path):
+    """A read that drains the socket (fewer bytes than asked) lets the next
+    read park without a recv that would say EAGAIN. The peer's FIN may have
+    arrived with the data, its event consumed before that read: the next
+    read must still return b"" (and the one after it too), never park for
+    an event that will not come. Also for a reader that parked first."""
+    address = str(tmp_path / "s") if network == "unix" else "127.0.0.1:0"
+
+    async def body(s, c):
+        await s.write(b"abc")
+        s.close()
+        await sleep(0.05)           # data and FIN queued; the poller saw both
+        if blocking:
+            out = Chan(1)
+
+            def reader():
+                out.blocking_send([c.blocking_read(7), c.blocking_read(7), c.blocking_read(7)])
+            go(reader)
+            got = await out.recv()
+        else:
+            got = [await c.read(7), await c.read(7), await c.read(7)]
+        assert got == [b"abc", b"", b""]
+        return True
+    assert rt.run(_pair_main(body, network, address))
+
+    async def parked_first(s, c):
+        async def late_writer():
+            await sleep(0.05)       # the reader is parked by now
+            await s.write(b"xy")
+            s.close()
+        go(late_writer)
+        got = [await c.read(7), await c.read(7)]
+        assert got in ([b"xy", b""], [b"x", b"y"]), got
+        return True
+    assert rt.run(_pair_main(parked_first, network, address))
+
+
 def test_close_from_plain_thread_wakes_blocking_reader(rt):
     """close() from a plain thread wakes a sync goroutine in blocking_read
     and an async one in read, at once, with ErrClosed."""

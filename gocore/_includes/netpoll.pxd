@@ -41,6 +41,8 @@ cdef extern from "gocore_netpoll.h" nogil:
     int pd_prepare_wait(gc_pollfd *pd, int mode)
     int pd_commit(uintptr_t *slot, void *g)
     int pd_unwait(gc_pollfd *pd, int mode)
+    void pd_consume_ready(gc_pollfd *pd, int mode)
+    bint pd_read_may_park(gc_pollfd *pd)
     int pd_evict(gc_pollfd *pd, int mode, void *g)
     int pd_check(gc_pollfd *pd, int mode)
     int netpoll_init()
