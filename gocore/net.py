@@ -33,7 +33,8 @@ from gocore._net import Conn, DeadlineExceeded, ErrClosed, Listener, PacketConn
 from gocore._net import wait_readable, wait_writable
 from gocore._net import _conn_from_socket, _listener_from_socket, _no_await_error
 from gocore._net import _packet_from_socket, _set_packet_hooks
-from gocore._sched import _on_async_g, go
+from gocore import _sched
+from gocore._sched import go
 from gocore._time import Timer
 from gocore.context import Context
 
@@ -230,13 +231,21 @@ class _Resolver:
     Bounded: at most _RESOLVER_THREADS threads, started on demand, each
     leaving after _RESOLVER_IDLE idle seconds; further lookups queue in
     arrival order, and their time in the queue counts against the asker's
-    timeout. A thread inside getaddrinfo counts as running for deadlock
-    detection (it will send); an idle one waits in Condition.wait, which
-    deadlock detection counts as asleep.
+    timeout.
+
+    Deadlock detection: an idle thread waits in Condition.wait, which
+    deadlock detection counts as asleep - so a thread just notified of a
+    job would look asleep too. Every lookup is therefore counted, from
+    submit until its answer is sent (or it is skipped, abandoned), in the
+    scheduler's count of outside wake-ups to come (the one gocore.aio's
+    asyncio calls use, _sched._aio_pending_add): while it is non-zero no
+    goroutine is declared deadlocked. The answer is sent before the count
+    drops, so a reader that sees 0 also sees the woken goroutine.
 
     State, all under `cond`'s lock: `jobs` (the queue), `nthreads`
-    (threads alive), `nidle` (threads waiting for a job). A fork child
-    starts with an empty pool (_reset)."""
+    (threads alive), `nidle` (threads waiting for a job), `pending`
+    (lookups counted and not yet answered or skipped). A fork child starts
+    with an empty pool (_reset)."""
 
     def __init__(self) -> None:
         self._reset()
@@ -248,11 +257,20 @@ class _Resolver:
         self.jobs: collections.deque[_Lookup] = collections.deque()
         self.nthreads = 0
         self.nidle = 0
+        self.pending = 0
+
+    def _after_fork(self) -> None:
+        # the parent's lookups (and threads) do not exist here: stop counting
+        # them (gocore.aio's fork handler may have zeroed the count already)
+        _sched._aio_pending_add(-min(self.pending, max(_sched._aio_pending_add(0), 0)))
+        self._reset()
 
     def submit(self, *args: Any) -> _Lookup:
         job = _Lookup(args)
         with self.cond:
             self.jobs.append(job)
+            self.pending += 1
+            _sched._aio_pending_add(1)
             spawn = len(self.jobs) > self.nidle and self.nthreads < _RESOLVER_THREADS
             if spawn:
                 self.nthreads += 1
@@ -279,19 +297,24 @@ class _Resolver:
                         return
                 self.nidle -= 1
                 job = self.jobs.popleft()
-            if job.abandoned:
-                continue
             try:
-                res: Any = _socket.getaddrinfo(*job.args)
-            except BaseException as e:       # gaierror, UnicodeError (an IDNA name)...
-                res = e
-            job.ch.try_send(res)
+                if job.abandoned:
+                    continue
+                try:
+                    res: Any = _socket.getaddrinfo(*job.args)
+                except BaseException as e:       # gaierror, UnicodeError (an IDNA name)...
+                    res = e
+                job.ch.try_send(res)             # wake the asker first...
+            finally:
+                with cond:
+                    self.pending -= 1
+                _sched._aio_pending_add(-1)             # ...then stop counting it
 
 
 
 _resolver = _Resolver()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_resolver._reset)
+    os.register_at_fork(after_in_child=_resolver._after_fork)
 
 
 async def _select(blocking: bool, *cases: Any) -> tuple[int, Any]:
@@ -346,7 +369,8 @@ async def _lookup(host: str, port: int | None, family: int, socktype: int,
     if i == 0:
         if isinstance(v, BaseException):
             raise v
-        return v
+        infos: list[Any] = v
+        return infos
     if i == i_ctx:
         raise ctx.err()
     assert i == i_timer
@@ -496,12 +520,13 @@ def dial(network: str, address: Address, *, timeout: float | None = None,
 def blocking_dial(network: str, address: Address, *, timeout: float | None = None,
                   ctx: Any = None) -> Conn:
     """dial() for plain threads and sync goroutines."""
-    if _on_async_g():
+    if _sched._on_async_g():
         raise _no_await_error("blocking_dial()", "await net.dial(...)")
     targets, host, port = _dial_targets(network, address, "blocking_dial()")
     deadline = _check_timeout(timeout, "blocking_dial()")
     _check_ctx(ctx, "blocking_dial()")
-    return _run_now(_dial(network, address, targets, host, port, deadline, ctx, True))
+    c: Conn = _run_now(_dial(network, address, targets, host, port, deadline, ctx, True))
+    return c
 
 
 _SANE_ATTEMPT = 2.0          # seconds: the least an address gets of a shared timeout (Go's saneMinimum)
