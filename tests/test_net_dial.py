@@ -4,6 +4,7 @@ Loopback only: names other than "localhost" are served by a fake
 getaddrinfo (the `dns` fixture), which can also be slow, as a DNS server
 that does not answer is."""
 import _socket
+import os
 import socket
 import threading
 import time
@@ -16,6 +17,10 @@ from gocore import Chan, context, go, net, select, sleep
 pytestmark = pytest.mark.timeout(60)
 
 _REAL_GETADDRINFO = _socket.getaddrinfo
+
+# .ci/valgrind.sh runs everything ~30x slower: upper bounds on elapsed time
+# there say nothing (the lower bounds and the exceptions still do)
+VALGRIND = os.environ.get("GOCORE_VALGRIND") == "1"
 
 
 class FakeDNS:
@@ -103,6 +108,7 @@ def test_dial_localhost(rt):
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.skipif(VALGRIND, reason="a timing test: valgrind serialises and slows every thread")
 def test_dial_by_name_leaves_the_processor(dns):
     """dial_test.go / lookup_test.go (Go resolves on a goroutine of its own,
     or a cgo thread, never holding the P): at gomaxprocs 1, while a name
@@ -193,7 +199,7 @@ def test_dial_timeout_covers_resolving(rt, dns):
         with pytest.raises(TimeoutError):
             await net.dial("tcp", "slow.test:80", timeout=0.2)
         took = time.monotonic() - t0
-        assert 0.2 <= took < 1.5, took
+        assert 0.2 <= took and (took < 1.5 or VALGRIND), took
         with pytest.raises(TimeoutError):
             await net.dial("tcp", "slow.test:80", timeout=0)     # no time at all: at once
         return True
@@ -243,7 +249,7 @@ def test_dial_timeout_and_ctx_while_connecting(rt):
         with pytest.raises(TimeoutError) as ei:
             await net.dial("tcp", ln.addr, timeout=0.2)
         assert not isinstance(ei.value, context.DeadlineExceeded)
-        assert 0.2 <= time.monotonic() - t0 < 1.5
+        assert 0.2 <= time.monotonic() - t0 and (time.monotonic() - t0 < 1.5 or VALGRIND)
         ctx, cancel = context.with_cancel(context.background())
 
         async def canceller():
@@ -254,7 +260,7 @@ def test_dial_timeout_and_ctx_while_connecting(rt):
         with pytest.raises(context.Canceled) as ei:
             await net.dial("tcp", ln.addr, ctx=ctx, timeout=5)
         assert ei.value is ctx.err()
-        assert time.monotonic() - t0 < 1.5
+        assert time.monotonic() - t0 < 1.5 or VALGRIND
         ctx2, cancel2 = context.with_timeout(context.background(), 0.15)
         with pytest.raises(context.DeadlineExceeded) as ei:
             await net.dial("tcp", ln.addr, ctx=ctx2)
@@ -293,7 +299,7 @@ def test_dial_cancelled_context(rt, dns):
         with pytest.raises(context.Canceled) as ei:
             await net.dial("tcp", f"slow.test:{ln.addr[1]}", ctx=ctx, timeout=10)
         assert ei.value is ctx.err()
-        assert time.monotonic() - t0 < 1.5
+        assert time.monotonic() - t0 < 1.5 or VALGRIND
         # a context that is never done changes nothing
         dns.delay = 0
         c = await net.dial("tcp", f"slow.test:{ln.addr[1]}", ctx=context.background())
@@ -327,7 +333,7 @@ def test_blocking_dial_by_name(dns):
             net.blocking_dial("tcp", f"name.test:{ln.addr[1]}", ctx=ctx)
         assert ei.value is ctx.err()
         cancel()
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 2.0 or VALGRIND
     finally:
         ln.close()
 
@@ -405,7 +411,7 @@ def test_lookups_are_bounded_and_concurrent(rt, dns):
     got, took = rt.run(main)
     assert got == sorted(f"10.0.0.{i}" for i in range(8))
     assert 1 <= len(seen_threads) <= 4, seen_threads
-    assert 0.4 <= took < 1.4, took
+    assert 0.4 <= took and (took < 1.4 or VALGRIND), took
 
 
 @pytest.mark.timeout(30)
