@@ -1,7 +1,11 @@
 # cython: language_level=3, freethreading_compatible=True
-# gocore/_net.pyx - the compiled half of gocore.net: Conn and Listener over
-# the scheduler's poller (_netpoll.pxi, csrc/gocore_netpoll.h), the
-# awaitables of their I/O and the blocking_* twins (Go's internal/poll).
+# gocore/_net.pyx - the compiled half of gocore.net: Conn, Listener and
+# PacketConn over the scheduler's poller (_netpoll.pxi,
+# csrc/gocore_netpoll.h), wait_readable/wait_writable for fds gocore does
+# not own, the awaitables of their I/O and the blocking_* twins (Go's
+# internal/poll). Every operation is an _IoOp; the async path
+# (_IoOp.step_inner) and the blocking twins (run_blocking) share the check
+# and the system call (_IoOp.try_once) and differ only in how they wait.
 #
 # Every operation tries its system call first and parks only on EAGAIN
 # (except a read right after one that drained the socket: it parks at once
