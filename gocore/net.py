@@ -541,21 +541,32 @@ async def _dial(network: str, address: Address, targets: list[tuple[int, Any]] |
         infos = await _lookup(host, port, _network_family(network), _socket.SOCK_STREAM,
                               deadline, ctx, blocking, what)
         targets = _filter_infos(network, host, infos, what)
+    # the time to share among the addresses: the timeout's and ctx's
+    # deadline, whichever is first (ctx's own end is its watcher's business)
+    share_until = deadline
+    if ctx is not None:
+        ctx_deadline, ok = ctx.deadline()
+        if ok and ctx_deadline is not None and (share_until is None or ctx_deadline < share_until):
+            share_until = ctx_deadline
     first: OSError | None = None
     for i, (fam, sa) in enumerate(targets):
         if ctx is not None and (e := ctx.err()) is not None:
             raise e
+        now = _time.monotonic()
+        if deadline is not None and deadline <= now:
+            raise _timeout_error(what) from first
         attempt_deadline = deadline
-        if deadline is not None:
+        left_addrs = len(targets) - i
+        if share_until is not None and left_addrs > 1:
             # Go's partialDeadline: the time left is shared among the
             # addresses left, so that one address that never answers does
-            # not eat it all (but each gets a sane minimum)
-            now = _time.monotonic()
-            left = deadline - now
-            if left <= 0:
-                raise _timeout_error(what) from first
-            share = left / (len(targets) - i)
-            attempt_deadline = now + (share if share >= _SANE_ATTEMPT else min(left, _SANE_ATTEMPT))
+            # not eat it all (each gets a sane minimum); the last one gets
+            # all that is left
+            left = share_until - now
+            share = left / left_addrs
+            attempt_deadline = now + (share if share >= _SANE_ATTEMPT else min(max(left, 0.0), _SANE_ATTEMPT))
+            if deadline is not None:
+                attempt_deadline = min(attempt_deadline, deadline)
         try:
             return await _dial_one(network, fam, sa, attempt_deadline, ctx, blocking, what)
         except OSError as e:

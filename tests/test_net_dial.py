@@ -206,11 +206,11 @@ def test_dial_timeout_covers_resolving(rt, dns):
     assert rt.run(main)
 
 
-def _full_listener():
+def _full_listener(host="127.0.0.1"):
     """A listener whose accept queue is full: the kernel drops further SYNs,
     so a dial to it stays pending (Linux). None if this kernel completes
     the handshake anyway."""
-    ln = net.listen("tcp4", "127.0.0.1:0", backlog=0)
+    ln = net.listen("tcp4", f"{host}:0", backlog=0)
     held = []
     for _ in range(8):
         s = socket.socket()
@@ -273,6 +273,40 @@ def test_dial_timeout_and_ctx_while_connecting(rt):
         ln.close()
         for s in held:
             s.close()
+
+
+@pytest.mark.timeout(30)
+def test_dial_shares_the_timeout_among_addresses(dns):
+    """dial_test.go TestDialSerialAsyncSpuriousConnection / Go's
+    partialDeadline: with a timeout, each address gets a share of it (at
+    least 2 s), so a first address that never answers leaves time for the
+    next one, which connects."""
+    blackhole, held = _full_listener("127.0.0.3")
+    if blackhole is None:
+        pytest.skip("this kernel completes handshakes beyond the backlog")
+    port = blackhole.addr[1]
+    try:
+        good = net.listen("tcp4", f"127.0.0.1:{port}")
+    except OSError:
+        blackhole.close()
+        pytest.skip("the port is taken on 127.0.0.1")
+    dns.table["two.test"] = ["127.0.0.3", "127.0.0.1"]
+
+    async def main():
+        t0 = time.monotonic()
+        c = await net.dial("tcp", f"two.test:{port}", timeout=3.5)
+        took = time.monotonic() - t0
+        assert c.remote_addr[:2] == ("127.0.0.1", port)
+        s = await good.accept()
+        c.close()
+        s.close()
+        return took
+    try:
+        took = gocore.run(main)
+    finally:
+        for x in (good, blackhole, *held):
+            x.close()
+    assert 1.75 <= took and (took < 3.0 or VALGRIND), took     # the first address had 2 s (of 3.5)
 
 
 @pytest.mark.timeout(30)
