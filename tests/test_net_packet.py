@@ -258,17 +258,23 @@ def test_unixgram_echo_and_addresses(rt, tmp_path):
         got = Chan(2)
 
         async def server():
-            for _ in range(2):
-                await got.send(await _echo_once(srv))
+            while True:
+                try:
+                    await got.send(await _echo_once(srv))
+                except net.ErrClosed:
+                    return
         go(server)
         named = net.listen_packet("unixgram", cpath)
-        auto = net.listen_packet("unixgram", "")
-        assert auto.local_addr.startswith("\0")       # Linux abstract autobind name
-        for cli in (named, auto):
+        clients = [named]
+        if not VALGRIND:      # (valgrind reads an autobind's unset sun_path: a false report)
+            auto = net.listen_packet("unixgram", "")
+            assert auto.local_addr.startswith("\0")   # Linux abstract autobind name
+            clients.append(auto)
+        for cli in clients:
             assert await cli.write_to(b"hi", spath) == 2
             assert await cli.read_from() == (b"HI", spath)
             assert await got.recv() == cli.local_addr
-        for x in (srv, named, auto):
+        for x in (srv, *clients):
             x.close()
         return True
     assert rt.run(main)
