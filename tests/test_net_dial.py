@@ -462,3 +462,25 @@ def test_lookup_and_deadlock_detection(rt, dns):
             await Chan().recv()
         return True
     assert rt.run(main)
+
+
+@pytest.mark.timeout(30)
+def test_lookup_in_a_fork_child(dns):
+    """DESIGN's fork rule: the child starts with no runtime - and no
+    resolver threads (only the forking thread survives): its first lookup
+    starts a fresh pool instead of queueing for the parent's threads."""
+    dns.table["fork.test"] = ["10.9.8.7"]
+
+    async def lookup():
+        return await net.lookup_host("fork.test")
+    assert gocore.run(lookup) == ["10.9.8.7"]        # the parent's pool has a thread now
+    pid = os.fork()
+    if pid == 0:                                       # the child: report through the exit code
+        code = 1
+        try:
+            code = 0 if gocore.run(lookup) == ["10.9.8.7"] else 3
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
