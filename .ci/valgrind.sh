@@ -59,7 +59,7 @@ if [ $# -gt 0 ]; then
 else
     tests=("$repo/tests/test_chan.py" "$repo/tests/test_select.py" "$repo/tests/test_sched.py"
            "$repo/tests/test_debugbuild.py"
-           "$repo/tests/test_net.py" "$repo/tests/test_net_timeout.py" "$repo/tests/test_net_stress.py"
+           "$repo/tests/test_net.py" "$repo/tests/test_net_timeout.py" "$repo/tests/test_net_stress.py" "$repo/tests/test_net_packet.py" "$repo/tests/test_net_dial.py" "$repo/tests/test_net_wait.py"
            -k "not test_million_goroutines_each_run_exactly_once and not test_10000_concurrent_connections")
 fi
 

@@ -1,7 +1,11 @@
 # cython: language_level=3, freethreading_compatible=True
-# gocore/_net.pyx - the compiled half of gocore.net: Conn and Listener over
-# the scheduler's poller (_netpoll.pxi, csrc/gocore_netpoll.h), the
-# awaitables of their I/O and the blocking_* twins (Go's internal/poll).
+# gocore/_net.pyx - the compiled half of gocore.net: Conn, Listener and
+# PacketConn over the scheduler's poller (_netpoll.pxi,
+# csrc/gocore_netpoll.h), wait_readable/wait_writable for fds gocore does
+# not own, the awaitables of their I/O and the blocking_* twins (Go's
+# internal/poll). Every operation is an _IoOp; the async path
+# (_IoOp.step_inner) and the blocking twins (run_blocking) share the check
+# and the system call (_IoOp.try_once) and differ only in how they wait.
 #
 # Every operation tries its system call first and parks only on EAGAIN
 # (except a read right after one that drained the socket: it parks at once
@@ -57,6 +61,7 @@ from gocore._sync cimport Mutex
 
 import errno as _errno
 import os as _os
+import stat as _stat
 import time as _time
 import _socket
 
@@ -92,6 +97,24 @@ cdef extern from *:
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     #define GC_MSG_NOSIGNAL MSG_NOSIGNAL
+    #include <poll.h>
+    #include <fcntl.h>
+    #include <unistd.h>
+    /* wait_readable/wait_writable: is fd ready for mode now? 1 yes (or
+     * hung up / in error: the caller's own read or write will say), 0 no,
+     * -1 with errno. */
+    static inline int gc_poll1(int fd, int mode) {
+        struct pollfd p;
+        p.fd = fd;
+        p.events = mode == 'r' ? POLLIN : POLLOUT;
+        p.revents = 0;
+        int r = poll(&p, 1, 0);
+        if (r <= 0) return r;
+        if (p.revents & POLLNVAL) { errno = EBADF; return -1; }
+        return 1;
+    }
+    static inline int gc_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+    static inline void gc_close_fd(int fd) { close(fd); }
     """
     int gc_errno() nogil
     bint gc_would_block(int e) nogil
@@ -103,6 +126,10 @@ cdef extern from *:
     int gc_connected(int fd) nogil
     void gc_nodelay(int fd) nogil
     int GC_MSG_NOSIGNAL
+    int gc_poll1(int fd, int mode) nogil
+    int gc_dup_cloexec(int fd) nogil
+    void gc_close_fd(int fd) nogil
+    int EPERM
     ssize_t recv(int fd, void *buf, size_t n, int flags) nogil
     ssize_t send(int fd, const void *buf, size_t n, int flags) nogil
     int EINTR
@@ -243,10 +270,12 @@ cdef void disarm(_Deadline d) noexcept:
 # ---------------------------------------------------------------- _Fd
 
 cdef class _Fd:
-    """A socket registered with the poller (the base of Conn and Listener)."""
+    """An fd registered with the poller: the base of Conn, Listener and
+    PacketConn (owning a socket), and of a wait_readable/wait_writable
+    (owning a duplicate of the caller's fd, sock None)."""
     cdef gc_pollfd *pd
     cdef readonly int fd_
-    cdef object sock            # the _socket.socket owning fd; closed by release
+    cdef object sock            # the _socket.socket owning fd (closed by release), or None: fd_ is ours to close
     cdef Mutex rmu, wmu         # serialise readers / writers (Go's fdMutex)
     cdef _Deadline rdl, wdl     # created on first use (Requires GIL)
     cdef int32_t state          # atomic: closed bit | 2 * references (module comment)
@@ -261,13 +290,15 @@ cdef class _Fd:
     # reader comes back from a wait: then it must try the syscall.
     cdef bint rdrained
 
-    cdef int init_fd(self, object sock) except -1:
+    cdef int init_fd(self, int fd, object sock) except -1:
+        """Take fd (and sock, its owner, or None) and register it. On failure
+        the caller still owns fd."""
         self.sock = sock
-        self.fd_ = sock.fileno()
-        self.family = sock.family
+        self.fd_ = fd
+        self.family = sock.family if sock is not None else -1
         self.rmu = Mutex()
         self.wmu = Mutex()
-        self.pd = np_open(self.fd_)
+        self.pd = np_open(fd)
         self.state = 2               # the owner's reference
         return 0
 
@@ -290,15 +321,18 @@ cdef class _Fd:
     cdef void release(self) noexcept:
         """The last reference: the fd leaves epoll and is closed."""
         np_release(self.pd)
+        self.close_fd()
+
+    cdef void close_fd(self) noexcept:
+        if self.sock is None:
+            gc_close_fd(self.fd_)
+            return
         try:
             self.sock.close()
         except BaseException:
             pass
 
-    def close(self):
-        """Close: wake every goroutine blocked on it with ErrClosed; the fd
-        is released once no call is inside a system call on it. Closing
-        twice is silent."""
+    cdef void do_close(self) noexcept:
         cdef int32_t old
         while True:
             old = ld_acq_i32(&self.state)
@@ -309,11 +343,17 @@ cdef class _Fd:
         np_close(self.pd)
         disarm(self.rdl)
         disarm(self.wdl)
-        self._on_close()
+        self.on_close()
         self.leave()                 # the owner's reference
 
-    def _on_close(self):
+    cdef void on_close(self) noexcept:
         pass
+
+    def close(self):
+        """Close: wake every goroutine blocked on it with ErrClosed; the fd
+        is released once no call is inside a system call on it. Closing
+        twice is silent."""
+        self.do_close()
 
     def fileno(self):
         """The socket's fd (ErrClosed after close)."""
@@ -331,13 +371,81 @@ cdef class _Fd:
         set_deadline(self, c'r', ns)
         set_deadline(self, c'w', ns)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, t, v, tb):
+        self.do_close()
+        return False
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, t, v, tb):
+        self.do_close()
+        return False
+
     def __dealloc__(self):
         if self.pd != NULL and not self.closed():
             # dropped without close(): no operation can be inside (each
-            # holds a reference to us), so release the fd now
+            # holds a reference to us), so release the fd now (a socket
+            # object closes its own fd when it goes)
             np_close(self.pd)
             np_release(self.pd)
             self.pd = NULL
+            if self.sock is None:
+                gc_close_fd(self.fd_)
+
+
+cdef class _Endpoint(_Fd):
+    """What Conn and PacketConn share: read and write deadlines, local_addr."""
+    # the address, computed on first use and published by CAS (any thread
+    # may ask first); it owns one reference once published, dropped at dealloc
+    cdef PyObject *laddr_p
+
+    def set_read_deadline(self, t):
+        cdef int64_t ns = deadline_ns(t, "set_read_deadline(t)")
+        if self.closed():
+            raise _err_closed()
+        set_deadline(self, c'r', ns)
+
+    def set_write_deadline(self, t):
+        cdef int64_t ns = deadline_ns(t, "set_write_deadline(t)")
+        if self.closed():
+            raise _err_closed()
+        set_deadline(self, c'w', ns)
+
+    @property
+    def local_addr(self):
+        """The local address: (host, port, ...) for IP networks, a path for unix."""
+        return self._cached_addr(&self.laddr_p, 0)
+
+    cdef object _cached_addr(self, PyObject **slot, bint peer):
+        cdef PyObject *p = <PyObject *>ld_acq_ptr(<void **>slot)
+        if p != NULL:
+            return <object>p
+        a = self._addr(peer)
+        Py_INCREF(a)
+        if not cas_ptr(<void **>slot, NULL, <void *>a):
+            Py_DECREF(a)             # another thread published first
+            return <object>ld_acq_ptr(<void **>slot)
+        return a
+
+    cdef object _addr(self, bint peer):
+        self.enter()
+        try:
+            a = self.sock.getpeername() if peer else self.sock.getsockname()
+        finally:
+            self.leave()
+        if isinstance(a, bytes):
+            a = _os.fsdecode(a)
+        return a
+
+    def __dealloc__(self):
+        cdef PyObject *p = self.laddr_p
+        if p != NULL:
+            self.laddr_p = NULL
+            Py_DECREF(<object>p)
 
 
 # ---------------------------------------------------------------- the operations
@@ -348,6 +456,9 @@ cdef enum:
     OP_WRITE = 2
     OP_ACCEPT = 3
     OP_CONNECT = 4
+    OP_READ_FROM = 5
+    OP_WRITE_TO = 6
+    OP_WAIT = 7
 
 cdef enum:
     S_NEW = 0
@@ -372,9 +483,10 @@ cdef class _IoOp:
     cdef bint locked            # holds f's Mutex for mode
     cdef bint entered           # holds a reference on f
     cdef bint has_view
-    cdef Py_ssize_t n
+    cdef Py_ssize_t n           # read sizes; OP_WAIT: the caller's fd (for the dump)
     cdef Py_ssize_t done
     cdef object data            # write: the bytes; read_into: the target
+    cdef object addr            # write_to: the sockaddr
     cdef object sub             # the awaitable we delegate to (Mutex.lock, sleep)
     cdef Py_buffer view
     cdef G gp
@@ -382,6 +494,8 @@ cdef class _IoOp:
 
     @property
     def fd(self):
+        if self.kind == OP_WAIT:
+            return self.n
         return self.f.fd_ if self.f is not None else -1
 
     def __await__(self):
@@ -433,7 +547,8 @@ cdef class _IoOp:
         self.finish()
 
     cdef void finish(self) noexcept:
-        """Give back what the operation holds: its reference, the lock."""
+        """Give back what the operation holds: its reference, the lock; a
+        wait_* its fd duplicate (out of epoll, closed)."""
         cdef Mutex mu
         if self.has_view:
             self.has_view = 0
@@ -449,6 +564,8 @@ cdef class _IoOp:
                     mu.unlock()
                 except BaseException:
                     pass
+        if self.kind == OP_WAIT:
+            self.f.do_close()        # idempotent: finish may run again (dealloc)
 
     cdef int step(self, PyObject **res) except -1:
         """Run the operation as far as it goes: 1 with res = PARK (the G
@@ -474,8 +591,7 @@ cdef class _IoOp:
         if self.state == S_PARKED:
             self.state = S_NEW
             np_after_park(self.gp, f.pd, self.mode)
-            if self.mode == c'r':
-                f.rdrained = 0           # woken: try the syscall
+            self.woke()
         elif self.state == S_LOCKING or self.state == S_SLEEPING:
             sr = PyIter_Send(self.sub, None, &r)
             if sr == PYGEN_NEXT:
@@ -508,12 +624,7 @@ cdef class _IoOp:
             f.enter()
             self.entered = 1
         while True:
-            c = pd_check(f.pd, self.mode)
-            if c == 1:
-                raise _err_closed()
-            if c == 2:
-                raise _err_deadline()
-            c = self.attempt(res)
+            c = self.try_once(res)
             if c == 0:
                 self.state = S_DONE
                 self.finish()
@@ -524,13 +635,31 @@ cdef class _IoOp:
                 self.finish()            # hold nothing while we sleep
                 return self.step_inner(res)
             c = np_park_async(self.gp, f.pd, self.mode, &self.rec, self)
-            if c != 0 and self.mode == c'r':
-                f.rdrained = 0           # readiness (or close) came: try the syscall
+            if c != 0:
+                self.woke()              # readiness (or close) came while parking
             if c == 0:
                 self.state = S_PARKED
                 Py_INCREF(PARK)
                 res[0] = PARK_PTR
                 return 1
+
+    cdef inline void woke(self) noexcept:
+        """Back from a wait, or readiness found while preparing one (both
+        waiting styles): the next read must try its syscall (_Fd.rdrained)."""
+        if self.mode == c'r':
+            self.f.rdrained = 0
+
+    cdef int try_once(self, PyObject **res) except -1:
+        """What both waiting styles (step_inner, run_blocking) do before
+        each system call: fail if the descriptor is closing (ErrClosed) or
+        its deadline passed (DeadlineExceeded: even when the fd is ready),
+        else attempt()."""
+        cdef int c = pd_check(self.f.pd, self.mode)
+        if c == 1:
+            raise _err_closed()
+        if c == 2:
+            raise _err_deadline()
+        return self.attempt(res)
 
     cdef int attempt(self, PyObject **res) except -1:
         """One system call: 0 done (res set), 1 EAGAIN (park), 2 EMFILE."""
@@ -611,6 +740,31 @@ cdef class _IoOp:
                 if gc_would_block(e):
                     return 1
                 raise _os_error(e)
+            elif self.kind == OP_READ_FROM:
+                try:
+                    b = f.sock.recvfrom(self.n)
+                except BlockingIOError:
+                    return 1
+                b = (b[0], (<PacketConn>f).from_addr(b[1]))
+                Py_INCREF(b)
+                res[0] = <PyObject *>b
+                return 0
+            elif self.kind == OP_WRITE_TO:
+                try:
+                    b = f.sock.sendto(self.data, self.addr)
+                except BlockingIOError:
+                    return 1
+                Py_INCREF(b)
+                res[0] = <PyObject *>b
+                return 0
+            elif self.kind == OP_WAIT:
+                r = gc_poll1(f.fd_, self.mode)
+                if r == 0:
+                    return 1
+                if r > 0:
+                    res[0] = <PyObject *>None
+                    Py_INCREF(None)
+                    return 0
             else:   # OP_CONNECT: wait until the socket is writable, then ask it
                 if self.done == 0:
                     self.done = 1
@@ -659,53 +813,45 @@ cdef inline _IoOp new_op(_Fd f, int kind, int mode):
 from gocore._time import sleep as _sleep
 
 
-cdef object run_blocking(_Fd f, int kind, int mode, object data, Py_ssize_t n, str what, str alt):
-    """The blocking_* twins: the same operation with the thread parked on
-    the descriptor (gopark_thread: a sync goroutine's P is handed off at
-    once). Inside a lightweight goroutine: RuntimeError."""
-    cdef _IoOp o
+cdef int blocking_acquire(_IoOp o) except -1:
+    """The blocking twins: take the direction's lock (blocking the thread)
+    and a reference on the fd (step_inner does this for the async path)."""
+    cdef Mutex mu = o.f.rmu if o.mode == c'r' else o.f.wmu
+    if not cas_u32(&mu.state, 0, 1):
+        mu.blocking_lock()
+    o.locked = 1
+    o.f.enter()
+    o.entered = 1
+    return 0
+
+
+cdef object run_blocking(_IoOp o, str what, str alt):
+    """The blocking_* twins: run o (a fresh operation) with the thread
+    parked on the descriptor (gopark_thread: a sync goroutine's P is handed
+    off at once). Inside a lightweight goroutine: RuntimeError."""
     cdef G gp
     cdef PyObject *res = NULL
     cdef int c
-    cdef Mutex mu
     if on_async_g():
         raise _no_await_error(what, alt)
     runtime_ensure_started()
     gp = getg()
-    o = new_op(f, kind, mode)
-    o.data = data
-    o.n = n
     o.gp = gp
-    mu = f.rmu if mode == c'r' else f.wmu
     try:
-        if not cas_u32(&mu.state, 0, 1):
-            mu.blocking_lock()
-        o.locked = 1
-        f.enter()
-        o.entered = 1
+        blocking_acquire(o)
         while True:
-            c = pd_check(f.pd, mode)
-            if c == 1:
-                raise _err_closed()
-            if c == 2:
-                raise _err_deadline()
-            c = o.attempt(&res)
+            c = o.try_once(&res)
             if c == 0:
                 r = <object>res
                 Py_DECREF(r)
                 return r
             if c == 2:
                 o.finish()
-                _time.sleep((<Listener>f).next_backoff())
-                if not cas_u32(&mu.state, 0, 1):
-                    mu.blocking_lock()
-                o.locked = 1
-                f.enter()
-                o.entered = 1
+                _time.sleep((<Listener>o.f).next_backoff())
+                blocking_acquire(o)
                 continue
-            np_block_thread(gp, f.pd, mode, o)
-            if mode == c'r':
-                f.rdrained = 0           # woken: try the syscall
+            np_block_thread(gp, o.f.pd, o.mode, o)
+            o.woke()
     finally:
         o.state = S_DONE
         o.finish()
@@ -713,15 +859,36 @@ cdef object run_blocking(_Fd f, int kind, int mode, object data, Py_ssize_t n, s
 
 # ---------------------------------------------------------------- Conn
 
-cdef class Conn(_Fd):
+cdef int check_n(Py_ssize_t n, str what) except -1:
+    if n < 0:
+        raise ValueError(f"{what}: n must be >= 0, got {n}")
+    return 0
+
+
+cdef int check_data(object data, str what) except -1:
+    """Bytes-like data to send: TypeError now for a str or a non-buffer."""
+    if isinstance(data, str):
+        raise TypeError(f"{what} needs bytes-like data, not str (encode it first)")
+    if not isinstance(data, bytes):
+        memoryview(data)
+    return 0
+
+
+cdef int check_buffer(object buffer, str what) except -1:
+    """A writable buffer to receive into: TypeError now otherwise."""
+    if isinstance(buffer, (bytes, str)):
+        raise TypeError(f"{what} needs a writable buffer (bytearray, memoryview), "
+                        f"got {type(buffer).__name__}")
+    memoryview(buffer).cast("B")
+    return 0
+
+
+cdef class Conn(_Endpoint):
     """A stream connection (Go's net.Conn): `await read(n)`, `read_into`,
     `write`, `close`, `close_write`, deadlines, addresses; blocking_* twins
     for plain threads and sync goroutines. A reader and a writer may run in
     parallel; concurrent reads (writes) are serialised."""
-    # addresses, computed on first use and published by CAS (any thread may
-    # ask first); each owns one reference once published, dropped at dealloc
-    cdef PyObject *laddr_p
-    cdef PyObject *raddr_p
+    cdef PyObject *raddr_p      # as _Endpoint.laddr_p
     cdef readonly str network
 
     def __init__(self):
@@ -729,8 +896,7 @@ cdef class Conn(_Fd):
 
     def read(self, Py_ssize_t n=65536):
         """`await conn.read(n)`: 1..n bytes, b"" at EOF."""
-        if n < 0:
-            raise ValueError(f"read(n): n must be >= 0, got {n}")
+        check_n(n, "read(n)")
         cdef _IoOp o = new_op(self, OP_READ, c'r')
         o.n = n
         return o
@@ -738,43 +904,27 @@ cdef class Conn(_Fd):
     def read_into(self, buffer):
         """`await conn.read_into(buffer)`: bytes received into a writable
         buffer (0 at EOF)."""
-        if isinstance(buffer, (bytes, str)):
-            raise TypeError(f"read_into() needs a writable buffer (bytearray, memoryview), "
-                            f"got {type(buffer).__name__}")
-        memoryview(buffer).cast("B")     # TypeError now for a non-buffer
+        check_buffer(buffer, "read_into()")
         cdef _IoOp o = new_op(self, OP_READ_INTO, c'r')
         o.data = buffer
         return o
 
     def write(self, data):
         """`await conn.write(data)`: write every byte; returns len(data)."""
-        if isinstance(data, str):
-            raise TypeError("write() needs bytes-like data, not str (encode it first)")
-        if not isinstance(data, bytes):
-            memoryview(data)            # TypeError now for a non-buffer
+        check_data(data, "write()")
         cdef _IoOp o = new_op(self, OP_WRITE, c'w')
         o.data = data
         return o
 
     def blocking_read(self, Py_ssize_t n=65536):
-        if n < 0:
-            raise ValueError(f"read(n): n must be >= 0, got {n}")
-        return run_blocking(self, OP_READ, c'r', None, n, "blocking_read()", "await conn.read(n)")
+        return run_blocking(self.read(n), "blocking_read()", "await conn.read(n)")
 
     def blocking_read_into(self, buffer):
-        if isinstance(buffer, (bytes, str)):
-            raise TypeError(f"read_into() needs a writable buffer (bytearray, memoryview), "
-                            f"got {type(buffer).__name__}")
-        memoryview(buffer).cast("B")
-        return run_blocking(self, OP_READ_INTO, c'r', buffer, 0, "blocking_read_into()",
+        return run_blocking(self.read_into(buffer), "blocking_read_into()",
                             "await conn.read_into(buffer)")
 
     def blocking_write(self, data):
-        if isinstance(data, str):
-            raise TypeError("write() needs bytes-like data, not str (encode it first)")
-        if not isinstance(data, bytes):
-            memoryview(data)
-        return run_blocking(self, OP_WRITE, c'w', data, 0, "blocking_write()", "await conn.write(data)")
+        return run_blocking(self.write(data), "blocking_write()", "await conn.write(data)")
 
     def _connect_wait(self):
         """`await`: the socket's non-blocking connect() said EINPROGRESS;
@@ -782,7 +932,7 @@ cdef class Conn(_Fd):
         return new_op(self, OP_CONNECT, c'w')
 
     def _blocking_connect_wait(self):
-        return run_blocking(self, OP_CONNECT, c'w', None, 0, "blocking_dial()", "await net.dial(...)")
+        return run_blocking(self._connect_wait(), "blocking_dial()", "await net.dial(...)")
 
     def close_write(self):
         """Shut down the writing side (the peer reads EOF); reads go on."""
@@ -792,71 +942,15 @@ cdef class Conn(_Fd):
         finally:
             self.leave()
 
-    def set_read_deadline(self, t):
-        cdef int64_t ns = deadline_ns(t, "set_read_deadline(t)")
-        if self.closed():
-            raise _err_closed()
-        set_deadline(self, c'r', ns)
-
-    def set_write_deadline(self, t):
-        cdef int64_t ns = deadline_ns(t, "set_write_deadline(t)")
-        if self.closed():
-            raise _err_closed()
-        set_deadline(self, c'w', ns)
-
-    @property
-    def local_addr(self):
-        """The local address: (host, port, ...) for IP networks, a path for unix."""
-        return self._cached_addr(&self.laddr_p, 0)
-
     @property
     def remote_addr(self):
         return self._cached_addr(&self.raddr_p, 1)
 
-    cdef object _cached_addr(self, PyObject **slot, bint peer):
-        cdef PyObject *p = <PyObject *>ld_acq_ptr(<void **>slot)
-        if p != NULL:
-            return <object>p
-        a = self._addr(peer)
-        Py_INCREF(a)
-        if not cas_ptr(<void **>slot, NULL, <void *>a):
-            Py_DECREF(a)             # another thread published first
-            return <object>ld_acq_ptr(<void **>slot)
-        return a
-
     def __dealloc__(self):
-        cdef PyObject *p = self.laddr_p
-        if p != NULL:
-            self.laddr_p = NULL
-            Py_DECREF(<object>p)
-        p = self.raddr_p
+        cdef PyObject *p = self.raddr_p
         if p != NULL:
             self.raddr_p = NULL
             Py_DECREF(<object>p)
-
-    cdef object _addr(self, bint peer):
-        self.enter()
-        try:
-            a = self.sock.getpeername() if peer else self.sock.getsockname()
-        finally:
-            self.leave()
-        if isinstance(a, bytes):
-            a = _os.fsdecode(a)
-        return a
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, t, v, tb):
-        self.close()
-        return False
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, t, v, tb):
-        self.close()
-        return False
 
     def __repr__(self):
         state = "closed" if self.closed() else f"fd={self.fd_}"
@@ -866,7 +960,7 @@ cdef class Conn(_Fd):
 cdef Conn new_conn(object sock, str network, object raddr):
     cdef Conn c = Conn.__new__(Conn)
     c.network = network
-    c.init_fd(sock)
+    c.init_fd(sock.fileno(), sock)
     if raddr is not None:
         Py_INCREF(raddr)
         c.raddr_p = <PyObject *>raddr
@@ -913,28 +1007,14 @@ cdef class Listener(_Fd):
         return new_op(self, OP_ACCEPT, c'r')
 
     def blocking_accept(self):
-        return run_blocking(self, OP_ACCEPT, c'r', None, 0, "blocking_accept()", "await ln.accept()")
+        return run_blocking(self.accept(), "blocking_accept()", "await ln.accept()")
 
-    def _on_close(self):
+    cdef void on_close(self) noexcept:
         if self.unlink_path is not None:
             try:
                 _os.unlink(self.unlink_path)
             except OSError:
                 pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, t, v, tb):
-        self.close()
-        return False
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, t, v, tb):
-        self.close()
-        return False
 
     def __repr__(self):
         state = "closed" if self.closed() else f"fd={self.fd_}"
@@ -945,10 +1025,189 @@ def _listener_from_socket(sock, network, unlink_path=None):
     """net.py: wrap a non-blocking listening _socket.socket."""
     cdef Listener ln = Listener.__new__(Listener)
     ln.network = network
-    ln.init_fd(sock)
+    ln.init_fd(sock.fileno(), sock)
     a = sock.getsockname()
     if isinstance(a, bytes):
         a = _os.fsdecode(a)
     ln.addr = a
     ln.unlink_path = unlink_path
     return ln
+
+
+# ---------------------------------------------------------------- PacketConn
+
+# net.py's address handling for write_to (it owns address parsing and the
+# resolver): set once, when gocore.net is imported - before any PacketConn
+# exists, since they come from net.listen_packet - and only read after.
+cdef object _sockaddr_hook = None       # (pc, addr, what) -> sockaddr, or None for a host name
+cdef object _named_write_hook = None    # (pc, data, addr, blocking) -> awaitable / result
+
+
+def _set_packet_hooks(sockaddr, named_write):
+    global _sockaddr_hook, _named_write_hook
+    _sockaddr_hook = sockaddr
+    _named_write_hook = named_write
+
+
+cdef class PacketConn(_Endpoint):
+    """A datagram socket (Go's net.PacketConn) for "udp", "udp4", "udp6"
+    and "unixgram": `await read_from(n)` -> (data, addr), `await
+    write_to(data, addr)`, deadlines, `close`, `local_addr`; blocking_*
+    twins. One datagram per call; a datagram longer than n is truncated
+    (the rest is dropped, as Go's). read_from's address is accepted by
+    write_to as is."""
+    cdef readonly str network
+    cdef readonly bint dual     # an IPv6 socket that takes IPv4 too: IPv4 peers are shown unmapped
+
+    def __init__(self):
+        raise TypeError("net.PacketConn objects come from net.listen_packet()")
+
+    def read_from(self, Py_ssize_t n=65536):
+        """`await pc.read_from(n)`: (data, addr) for the next datagram
+        (data may be b"": an empty datagram, not an end of stream)."""
+        check_n(n, "read_from(n)")
+        cdef _IoOp o = new_op(self, OP_READ_FROM, c'r')
+        o.n = n
+        return o
+
+    def write_to(self, data, addr):
+        """`await pc.write_to(data, addr)`: send one datagram; returns
+        len(data). addr: what read_from gave, or the forms dial takes (a
+        host name is resolved off the M first)."""
+        return self.write_to_op(data, addr, False)
+
+    def blocking_read_from(self, Py_ssize_t n=65536):
+        return run_blocking(self.read_from(n), "blocking_read_from()", "await pc.read_from(n)")
+
+    def blocking_write_to(self, data, addr):
+        if on_async_g():
+            raise _no_await_error("blocking_write_to()", "await pc.write_to(data, addr)")
+        r = self.write_to_op(data, addr, True)
+        if isinstance(r, _IoOp):
+            return run_blocking(r, "blocking_write_to()", "await pc.write_to(data, addr)")
+        return r                     # a host name: resolved and sent already
+
+    cdef object write_to_op(self, object data, object addr, bint blocking):
+        """write_to's operation; for a host name, net.py's resolving path
+        instead (an awaitable, or when blocking its result)."""
+        check_data(data, "write_to()")
+        sa = _sockaddr_hook(self, addr, "write_to()")
+        if sa is None:
+            return _named_write_hook(self, data, addr, blocking)
+        cdef _IoOp o = new_op(self, OP_WRITE_TO, c'w')
+        o.data = data
+        o.addr = sa
+        return o
+
+    cdef object from_addr(self, object a):
+        """recvfrom's address as read_from gives it: a str path for unix
+        sockets; an IPv4 peer of a dual-stack socket as (host, port)."""
+        if isinstance(a, bytes):
+            return _os.fsdecode(a)
+        if self.dual and type(a) is tuple:
+            h = a[0]
+            if h.startswith("::ffff:") and "." in h:
+                return (h[7:], a[1])
+        return a
+
+    def __repr__(self):
+        state = "closed" if self.closed() else f"fd={self.fd_}"
+        return f"<gocore.net.PacketConn {self.network} {state}>"
+
+
+def _packet_from_socket(sock, network, dual):
+    """net.py: wrap a non-blocking bound datagram _socket.socket."""
+    cdef PacketConn pc = PacketConn.__new__(PacketConn)
+    pc.network = network
+    pc.dual = dual
+    pc.init_fd(sock.fileno(), sock)
+    return pc
+
+
+# ---------------------------------------------------------------- wait_readable / wait_writable
+#
+# Any pollable fd, owned by someone else (a pipe, a subprocess's stdout, a
+# third party's socket). Each wait registers its own duplicate of the fd
+# (F_DUPFD_CLOEXEC) for that one wait and closes it when the wait ends,
+# however it ends. Why a duplicate, and why per wait: epoll keys a
+# registration on the fd number and the open file; an fd that gocore does
+# not own may be closed by its owner at any time, and its number reused at
+# once (by a socket gocore then registers itself). Left registered, the
+# owner's fd would keep an entry gocore cannot safely remove (EPOLL_CTL_DEL
+# by number would hit the new file), and a wait on the number itself
+# would outlive the file. The duplicate is a number only this wait knows,
+# so registering, deregistering and closing it never touches anything
+# else, and two waits on one fd (or a wait on a Conn's fd) never collide.
+# The price: if the owner closes its fd while a goroutine waits, the wait
+# holds the file open through its duplicate and ends only on readiness or
+# its deadline (Go makes the close go through the poller instead; here the
+# owner's close bypasses gocore). Cost: dup, epoll_ctl ADD and DEL, close
+# and a poll() per wait - a few microseconds.
+
+
+cdef int fd_of(object f, str what) except -1:
+    cdef object fd
+    if isinstance(f, int) and not isinstance(f, bool):
+        fd = f
+    else:
+        fileno = getattr(f, "fileno", None)
+        if fileno is None or isinstance(f, bool):
+            raise TypeError(f"{what} needs an int fd or an object with fileno(), "
+                            f"got {type(f).__name__}")
+        fd = fileno()
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise TypeError(f"{what}: fileno() returned {type(fd).__name__}, not an int")
+    if fd < 0 or fd > 0x7fffffff:
+        raise ValueError(f"{what}: invalid fd {fd}")
+    return fd
+
+
+cdef _IoOp new_wait(object f, object deadline, int mode, str what):
+    cdef int fd = fd_of(f, what)
+    cdef int64_t ns = deadline_ns(deadline, what)
+    cdef int d
+    cdef _Fd p
+    st = _os.fstat(fd)               # OSError (EBADF) now for an fd that is not open
+    if _stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode):
+        raise ValueError(
+            f"{what}: fd {fd} is a {'directory' if _stat.S_ISDIR(st.st_mode) else 'regular file'}, "
+            f"which cannot be polled (it is always ready; reads may still block on the disk): "
+            f"read it in a sync goroutine")
+    d = gc_dup_cloexec(fd)
+    if d < 0:
+        raise _os_error(gc_errno())
+    p = _Fd.__new__(_Fd)
+    try:
+        p.init_fd(d, None)
+    except OSError as e:
+        gc_close_fd(d)
+        if e.errno == EPERM:
+            raise ValueError(f"{what}: fd {fd} does not support polling (epoll refuses it); "
+                             f"use it in a sync goroutine") from None
+        raise
+    except BaseException:
+        gc_close_fd(d)
+        raise
+    if ns != 0:
+        set_deadline(p, mode, ns)
+    cdef _IoOp o = new_op(p, OP_WAIT, mode)
+    o.n = fd
+    return o
+
+
+def wait_readable(f, deadline=None):
+    """`await net.wait_readable(f, deadline=None)`: park until f (an int fd
+    or an object with fileno(): a pipe, a subprocess's stdout, a third
+    party's socket) is readable - or at its end or in error, which the
+    caller's read then reports. deadline: an absolute time.monotonic()
+    value (DeadlineExceeded when it passes; a passed one fails at once).
+    A regular file or a directory raises ValueError at the call, an fd
+    that is not open OSError. The fd stays the caller's: see the comment
+    above about closing it while a goroutine waits."""
+    return new_wait(f, deadline, c'r', "wait_readable()")
+
+
+def wait_writable(f, deadline=None):
+    """`await net.wait_writable(f, deadline=None)`: as wait_readable, for
+    writing (a pipe with room, a socket whose send buffer drained)."""
+    return new_wait(f, deadline, c'w', "wait_writable()")

@@ -176,7 +176,7 @@ gocore\._sched\.(G|WAIT_REASONS|get_park_sentinel)
 gocore\._sched\.go
 gocore\._sync\.(_SyncBase|Mutex|RWMutex|WaitGroup|Once|Semaphore)
 gocore\._time\.Timer
-gocore\._net\.(_Fd|Conn|Listener|_IoOp)
+gocore\._net\.(_Fd|_Endpoint|Conn|Listener|PacketConn|_IoOp)
 """
 
 # Python 3.13 gives a METH_NOARGS function the text signature "($self, /)";
