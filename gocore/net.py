@@ -26,9 +26,15 @@ from typing import Any, Union
 
 from gocore._net import Conn, DeadlineExceeded, ErrClosed, Listener
 from gocore._net import _conn_from_socket, _listener_from_socket
+from gocore._tls import TLSConn
+from gocore._tls import tls_client
+from gocore._tls import tls_server
 
 __all__ = ["listen", "dial", "blocking_dial", "Conn", "Listener", "ErrClosed",
            "DeadlineExceeded"]
+__all__ += ["TLSConn"]
+__all__ += ["tls_client"]
+__all__ += ["tls_server"]
 
 Address = Union[str, "tuple[Any, ...]", "os.PathLike[str]"]
 
