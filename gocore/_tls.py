@@ -9,7 +9,7 @@ Locking protocol (one TLSConn is shared by any number of goroutines and
 threads, as a Conn is):
 
 - ``_lk`` (a threading.Lock) guards the SSLObject, both MemoryBIOs,
-  ``_pending``, ``_closed``, ``_eof`` and ``_wshut``.  It is held only around
+  ``_pending``, ``_rbuf``, ``_closed``, ``_eof`` and ``_wshut``.  It is held only around
   calls into OpenSSL and buffer moves, NEVER across a park: the code that
   holds it contains no yield.  CPython's _ssl drops the GIL inside SSL_read
   and SSL_write, and gocore runs goroutines on several threads, so the
@@ -79,7 +79,7 @@ class TLSConn:
     handshake(); made by tls_client() or tls_server()."""
 
     __slots__ = ("_conn", "_ssl", "_in", "_out", "_lk", "_hsmu", "_rmu", "_wmu",
-                 "_hs_done", "_hs_err", "_pending", "_closed", "_eof", "_wshut",
+                 "_hs_done", "_hs_err", "_pending", "_closed", "_eof", "_wshut", "_rbuf",
                  "__weakref__")
 
     def __init__(self, conn: Conn, context: ssl.SSLContext, server_side: bool,
@@ -104,6 +104,7 @@ class TLSConn:
         self._closed = False
         self._eof = False          # EOF from the socket given to the incoming BIO
         self._wshut = False        # close_notify sent (close_write / close)
+        self._rbuf = b""           # plaintext decrypted early by _notify_locked, read first
 
     # --- the operations, as generators of I/O steps --------------------------------
 
@@ -166,6 +167,13 @@ class TLSConn:
                 with lk:
                     if self._closed:
                         raise _err_closed()
+                    if self._rbuf:               # decrypted by _notify_locked: comes first
+                        got = self._rbuf[:n]
+                        self._rbuf = self._rbuf[n:]
+                        if buf is None:
+                            return got
+                        memoryview(buf).cast("B")[:len(got)] = got
+                        return len(got)
                     # Without read-ahead (CPython never sets it) OpenSSL keeps
                     # undecrypted records in the BIO, so with the BIO empty and
                     # nothing decrypted pending, SSL_read could only say "want
@@ -284,8 +292,23 @@ class TLSConn:
             if self._wshut:
                 return b""
             self._wshut = True
+            # unwrap() calls SSL_shutdown twice, and the second call reads
+            # the peer's records looking for its close_notify, discarding
+            # application data on the way (and failing later reads). So
+            # first decrypt every complete record already in the incoming
+            # BIO into _rbuf (readers take it first; only a partial record
+            # can stay, inside OpenSSL, where the shutdown does not reach it).
+            sobj = self._ssl
+            while True:
+                try:
+                    data = sobj.read(65536)
+                except ssl.SSLError:        # want read, close_notify, EOF or a bad record:
+                    break                   # the reader meets the same state next
+                if not data:
+                    break
+                self._rbuf += data
             try:
-                self._ssl.unwrap()          # queues close_notify; then wants the peer's
+                sobj.unwrap()               # queues close_notify; then wants the peer's
             except ssl.SSLError:
                 pass
             out = b"".join(self._pending) + self._out.read()

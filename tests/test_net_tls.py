@@ -401,6 +401,32 @@ def test_close_sends_close_notify(rt, server_ctx, client_ctx):
     assert rt.run(_tls_pair_main(body, server_ctx, client_ctx))
 
 
+def test_close_write_keeps_unread_data(rt, server_ctx, client_ctx):
+    """Half-close with records already read from the socket but not yet by
+    the application: close_write must not lose them (Python's unwrap() runs
+    SSL_shutdown twice, and the second call consumes and discards incoming
+    application records; TLSConn decrypts them first). Failed before the
+    fix: the later reads got 10 bytes and then an SSLEOFError."""
+    size = 200_000
+    data = os.urandom(size)
+
+    async def body(ts, tc):
+        go(_swallow(ts.handshake()))
+        await tc.handshake()
+        await ts.write(data)
+        await ts.close_write()
+        first = await tc.read(10)                   # one raw read is in the BIO now
+        assert tc._in.pending or tc._ssl.pending()  # the situation under test
+        await tc.close_write()
+        got = first
+        while chunk := await tc.read(7000):         # partial records too
+            got += chunk
+        assert len(got) == size and got == data
+        assert await ts.read() == b""
+        return True
+    assert rt.run(_tls_pair_main(body, server_ctx, client_ctx))
+
+
 # ---------------------------------------------------------------- blocking twins
 
 def test_blocking_twins_from_sync_goroutine(rt, server_ctx, client_ctx):
