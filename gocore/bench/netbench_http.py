@@ -49,7 +49,7 @@ E2W_FT_SCALING = 1.6
 
 SCALES = {
     "full": dict(conns=100, ab_conns=10, warmup=1.0, duration=5.0, tls_size=1024, tls_conns=10),
-    "quick": dict(conns=10, ab_conns=4, warmup=0.2, duration=1.0, tls_size=1024, tls_conns=4),
+    "quick": dict(conns=10, ab_conns=4, warmup=0.0, duration=1.0, tls_size=1024, tls_conns=4),
 }
 
 
@@ -186,10 +186,11 @@ def run_http(ctx, col, test, args):
     srv = Server(ctx, col, "http", env)
     try:
         url = f"http://{NB.HOST}:{srv.port}/"
-        d = args.http_duration
+        d = max(1, round(args.http_duration))      # wrk and ab take whole seconds
+        w = round(args.http_warmup)
         if test == "E3":
-            cmd = [ctx.ab, "-q", "-c", str(args.ab_conns), "-t", f"{d:g}", "-n", "10000000", url]
-            if args.http_warmup:
+            cmd = [ctx.ab, "-q", "-c", str(args.ab_conns), "-t", str(d), "-n", "10000000", url]
+            if w:
                 _measure(ctx, srv, [ctx.ab, "-q", "-c", str(args.ab_conns), "-n", "500", url], 60)
             out, wall, gen_cpu, server_cpu = _measure(ctx, srv, cmd, d + 60)
             res = parse_ab(out)
@@ -197,9 +198,9 @@ def run_http(ctx, col, test, args):
                 raise NB.RunError(f"ab: {res['failed']} failed, {res['non2xx']} non-2xx responses")
         else:
             base = [ctx.wrk, "-t1", "-c", str(args.http_conns), "--latency", "--timeout", "10s"]
-            if args.http_warmup:
-                _measure(ctx, srv, base + ["-d", f"{args.http_warmup:g}s", url], 60)
-            out, wall, gen_cpu, server_cpu = _measure(ctx, srv, base + ["-d", f"{d:g}s", url], d + 60)
+            if w:
+                _measure(ctx, srv, base + ["-d", f"{w}s", url], 60)
+            out, wall, gen_cpu, server_cpu = _measure(ctx, srv, base + ["-d", f"{d}s", url], d + 60)
             res = parse_wrk(out)
             if res["non2xx"] or res["socket_errors"]:
                 raise NB.RunError(f"wrk: {res['socket_errors']} socket errors, "
