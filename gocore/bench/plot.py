@@ -76,6 +76,7 @@ def draw(path, runs):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         print("--plot needs matplotlib: pip install 'gocore[plot]' (or pip install matplotlib)",
               file=sys.stderr)
@@ -102,6 +103,7 @@ def draw(path, runs):
         pos = [m for m in meds if m > 0]
         if pos and max(pos) / min(pos) > 20:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())   # decades only: no overlapping labels
         ax.set_title(f"{title}, {better} is better", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
         for yi, m in zip(y, meds):
