@@ -1,11 +1,19 @@
 """gocore.net TLS (TLSConn over ssl.MemoryBIO): Go's crypto/tls round trips
 re-expressed (the origin is in each docstring: tls_test.go,
 handshake_test.go), with certificates made at test time by trustme, and
-interoperation with the standard library's own ssl sockets. Loopback only."""
+interoperation with the standard library's own ssl sockets. Loopback only.
+
+Where trustme cannot be installed (free-threaded 3.13t: its cryptography
+dependency has no wheel there) the certificates come from the openssl
+command instead: a CA and a leaf for "localhost" signed by it; without
+either, the module skips."""
 import hashlib
 import os
+import shutil
 import socket
 import ssl
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -13,27 +21,84 @@ import pytest
 
 from gocore import Chan, WaitGroup, go, net
 
-trustme = pytest.importorskip("trustme", reason="the TLS tests need trustme (pip install 'gocore[test]')")
+try:
+    import trustme
+except ImportError:
+    trustme = None
+if trustme is None and not shutil.which("openssl"):
+    pytest.skip("the TLS tests need trustme (pip install 'gocore[test]') or the openssl command",
+                allow_module_level=True)
 
 pytestmark = pytest.mark.timeout(60)
 
 
+class _OpensslCA:
+    """trustme.CA's three calls used here, with the openssl command."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gocore-tls-test.")
+        self.key, self.pem = self._p("ca.key"), self._p("ca.pem")
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-days", "2", "-subj", "/CN=gocore test CA", "-keyout", self.key, "-out", self.pem,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _p(self, name):
+        return os.path.join(self.dir, name)
+
+    def _run(self, *args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    def leaf(self, host):
+        key, csr, pem, ext = (self._p(f"{host}.{x}") for x in ("key", "csr", "pem", "ext"))
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName=DNS:{host},IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-subj", f"/CN={host}", "-keyout", key, "-out", csr)
+        self._run("x509", "-req", "-in", csr, "-CA", self.pem, "-CAkey", self.key,
+                  "-CAcreateserial", "-days", "2", "-out", pem, "-extfile", ext)
+        return pem, key
+
+
+def _new_ca():
+    return trustme.CA() if trustme is not None else _OpensslCA()
+
+
+def _configure_server(ca, ctx):
+    if trustme is not None:
+        ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    else:
+        ctx.load_cert_chain(*ca.leaf("localhost"))
+
+
+def _configure_trust(ca, ctx):
+    if trustme is not None:
+        ca.configure_trust(ctx)
+    else:
+        ctx.load_verify_locations(ca.pem)
+
+
 @pytest.fixture(scope="module")
 def ca():
-    return trustme.CA()
+    c = _new_ca()
+    yield c
+    if trustme is None:
+        shutil.rmtree(c.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def server_ctx(ca):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    _configure_server(ca, ctx)
     return ctx
 
 
 @pytest.fixture(scope="module")
 def client_ctx(ca):
     ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
+    _configure_trust(ca, ctx)
     return ctx
 
 
@@ -214,7 +279,8 @@ def test_unknown_ca(rt, server_ctx):
     """handshake_client_test.go (an untrusted root): a client trusting
     another CA refuses the server's certificate."""
     other = ssl.create_default_context()
-    trustme.CA().configure_trust(other)
+    other_ca = _new_ca()
+    _configure_trust(other_ca, other)
 
     async def body(ts, tc):
         go(_swallow(ts.handshake()))
@@ -222,7 +288,11 @@ def test_unknown_ca(rt, server_ctx):
             await tc.handshake()
         assert ei.value.verify_code != 0
         return True
-    assert rt.run(_tls_pair_main(body, server_ctx, other))
+    try:
+        assert rt.run(_tls_pair_main(body, server_ctx, other))
+    finally:
+        if trustme is None:
+            shutil.rmtree(other_ca.dir, ignore_errors=True)
 
 
 async def _swallow(aw):
