@@ -49,10 +49,11 @@ import os
 import ssl
 import threading
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Literal
 
 from gocore._net import Conn, ErrClosed, _no_await_error
-from gocore._sched import _on_async_g
+# Private in gocore._sched (not in its stub): "inside a lightweight goroutine?"
+from gocore._sched import _on_async_g  # type: ignore[attr-defined]
 from gocore._sync import Mutex
 
 __all__ = ["TLSConn", "tls_client", "tls_server"]
@@ -161,6 +162,9 @@ class TLSConn:
         mu = self._rmu
         if not mu.try_lock():
             yield _LOCK, mu
+        got: bool
+        flush: bool
+        r: Any
         try:
             lk, sobj, in_bio, out_bio = self._lk, self._ssl, self._in, self._out
             while True:
@@ -168,12 +172,12 @@ class TLSConn:
                     if self._closed:
                         raise _err_closed()
                     if self._rbuf:               # decrypted by _notify_locked: comes first
-                        got = self._rbuf[:n]
+                        early = self._rbuf[:n]
                         self._rbuf = self._rbuf[n:]
                         if buf is None:
-                            return got
-                        memoryview(buf).cast("B")[:len(got)] = got
-                        return len(got)
+                            return early
+                        memoryview(buf).cast("B")[:len(early)] = early
+                        return len(early)
                     # Without read-ahead (CPython never sets it) OpenSSL keeps
                     # undecrypted records in the BIO, so with the BIO empty and
                     # nothing decrypted pending, SSL_read could only say "want
@@ -319,6 +323,7 @@ class TLSConn:
 
     async def _drive(self, gen: _Steps) -> Any:
         conn = self._conn
+        res: Any
         try:
             op, arg = gen.send(None)
             while True:
@@ -343,6 +348,7 @@ class TLSConn:
             gen.close()
             raise _no_await_error(what, alt)
         conn = self._conn
+        res: Any
         try:
             op, arg = gen.send(None)
             while True:
@@ -518,14 +524,14 @@ class TLSConn:
     def __enter__(self) -> TLSConn:
         return self
 
-    def __exit__(self, t: Any, v: Any, tb: Any) -> bool:
+    def __exit__(self, t: Any, v: Any, tb: Any) -> Literal[False]:
         self.close()
         return False
 
     async def __aenter__(self) -> TLSConn:
         return self
 
-    async def __aexit__(self, t: Any, v: Any, tb: Any) -> bool:
+    async def __aexit__(self, t: Any, v: Any, tb: Any) -> Literal[False]:
         self.close()
         return False
 
