@@ -9,7 +9,9 @@ reported to show it is not the bottleneck.
 E2 HTTP/1.1 keep-alive hello world: `wrk -t1 -c CONNS --latency`.
 E2W E2 with WORK_US (50) microseconds of pure-Python work per request in
 every Python server; with --ft-python also on a free-threaded interpreter
-(gocore at gomaxprocs 1 and 2 there: the scaling figure).
+(gocore at gomaxprocs 1 and 2 there: the scaling figure).  E2W's servers
+are not pinned (a second processor can only help with a second core; on a
+2-CPU machine they share the load generator's).
 E3 a new connection per request: `ab -c CONNS -t SECONDS` (HTTP/1.0,
 no keep-alive; the server closes each connection after its response).
 
@@ -77,7 +79,7 @@ def add_args(ap):
 class Server:
     """One fresh server process (HTTP or TLS echo), pinned, listening."""
 
-    def __init__(self, ctx, col, kind, env_extra=None):
+    def __init__(self, ctx, col, kind, env_extra=None, every_cpu=False):
         if col.server == "go":
             cmd = [ctx.go_http, f"{NB.HOST}:0"]
             env = dict(os.environ, GOMAXPROCS="1")
@@ -93,7 +95,8 @@ class Server:
             env.update(env_extra or {})
         self.errfile = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errfile, env=env,
-                                     cwd=NB.BENCH_DIR, preexec_fn=NB.pinner(ctx.server_cpu))
+                                     cwd=NB.BENCH_DIR,
+                                     preexec_fn=None if every_cpu else NB.pinner(ctx.server_cpu))
         self.pid = self.proc.pid
         try:
             line = NB.LineReader(self.proc).readline(60, f"{col.label} server start")
@@ -183,7 +186,9 @@ def run_http(ctx, col, test, args):
         env["GOCORE_BENCH_WORK_US"] = str(args.work_us)
         if ctx.e2w_minimal:
             env["GOCORE_BENCH_PARSER"] = "minimal"
-    srv = Server(ctx, col, "http", env)
+    # E2W measures what a second processor buys: its servers may run on
+    # every CPU (the load generator stays pinned to its own, which they share).
+    srv = Server(ctx, col, "http", env, every_cpu=(test == "E2W"))
     try:
         url = f"http://{NB.HOST}:{srv.port}/"
         d = max(1, round(args.http_duration))      # wrk and ab take whole seconds
