@@ -37,6 +37,9 @@ from gocore import _sched
 from gocore._sched import go
 from gocore._time import Timer
 from gocore.context import Context
+from gocore._tls import TLSConn
+from gocore._tls import tls_client
+from gocore._tls import tls_server
 
 __all__ = [
     "listen",
@@ -51,6 +54,9 @@ __all__ = [
     "PacketConn",
     "ErrClosed",
     "DeadlineExceeded",
+    "TLSConn",
+    "tls_client",
+    "tls_server",
 ]
 
 Address = Union[str, "tuple[Any, ...]", "os.PathLike[str]"]

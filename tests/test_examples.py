@@ -276,6 +276,8 @@ def _has_net():
 
 needs_net = pytest.mark.skipif(not _has_net(), reason="gocore.net is not in this build")
 NET_EXAMPLES = {"echo_server.py", "c100k.py"}
+NET_EXAMPLES |= {"tls_echo.py"}
+NET_EXAMPLES |= {"http_hello.py"}
 
 
 @needs_net
@@ -315,6 +317,38 @@ def test_c100k_small(conns):
                         lines[3]), lines
     assert re.fullmatch(r"served \d+ requests among them: p50 [\d.]+ ms, p99 [\d.]+ ms", lines[4]), lines
     assert lines[5] == "clients hung up: every handler returned (0 left); client exit codes [0]", lines
+
+
+@needs_net
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", PROCS, ids=[f"procs{n}" for n in PROCS])
+def test_tls_echo_selftest(procs):
+    """TLS echo with certificates made at run time (trustme, else the
+    openssl command): 10 verifying clients x 20 messages, every byte
+    checked, and a client expecting another hostname refused."""
+    assert ok("tls_echo.py", procs, args=["--selftest"]) == [
+        "listening on 127.0.0.1 (a free port), TLS",
+        "10 TLS clients x 20 messages of 1..40000 bytes: every byte echoed",
+        "a client expecting example.com refused the certificate: True",
+    ]
+
+
+@needs_net
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", PROCS, ids=[f"procs{n}" for n in PROCS])
+def test_http_hello_selftest(procs):
+    """The HTTP/1.1 hello-world server with its built-in client: keep-alive
+    requests (pipelined too), a connection per request, a request body,
+    and a malformed request answered 400."""
+    lines = ok("http_hello.py", procs, args=["--selftest"])
+    assert lines[0] in ("parser: httptools", "parser: minimal (httptools is not installed)"), lines
+    assert lines[1:] == [
+        "listening on 127.0.0.1 (a free port)",
+        "200 keep-alive requests on 4 connections (pipelined in pairs): all 200 Hello, World!",
+        "50 requests with a new connection each: all 200 Hello, World!",
+        "POST with a 10000-byte body: 200, echoed length 10000",
+        "malformed request: 400, connection closed",
+    ]
 
 
 def test_every_example_is_tested():

@@ -1,6 +1,7 @@
 """python -m gocore.bench: compare gocore with asyncio, uvloop, trio, gevent
 and threads on workloads B1..B11 (DESIGN.md §4).  `--net` runs the network
-benchmarks E1 and E4 instead (gocore/bench/netbench.py; `--net --help`).
+benchmarks E1, E4, E1T, E2, E2W and E3 instead (gocore/bench/netbench.py;
+`--net --help`); `--plot FILE.png --json RUN.json` draws runs as a chart.
 
 Every repetition of every (runtime, workload) pair runs in a fresh Python
 process (gocore/bench/_one.py, started as a script so that a peer never
@@ -221,6 +222,10 @@ def print_go_format(args, columns, cells):
 
 
 def main(argv=None):
+    if "--plot" in (sys.argv[1:] if argv is None else argv):
+        # Draw earlier runs (--json files) as a chart: gocore/bench/plot.py.
+        from . import plot
+        return plot.main(argv)
     if "--net" in (sys.argv[1:] if argv is None else argv):
         # The network benchmarks (E1, E4) have their own runner and options.
         from . import netbench

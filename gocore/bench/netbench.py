@@ -80,7 +80,10 @@ def parse_args(argv):
         description="Echo (E1) and idle-connection (E4) benchmarks: gocore.net against "
                     "asyncio, uvloop, gevent, trio, threads and Go, under one compiled client.")
     ap.add_argument("--net", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--tests", default="E1,E4", help="E1, E4 or both (default: %(default)s)")
+    ap.add_argument("--tests", default="E1,E4",
+                    help="any of E1, E4 (echo, idle connections), E1T (TLS echo), E2 (HTTP "
+                         "keep-alive), E2W (E2 with pure-Python work per request), E3 (a "
+                         "connection per request) (default: %(default)s)")
     ap.add_argument("--servers", default=None,
                     help="comma-separated servers; one named here that cannot run is an error, "
                          "while the default list skips what is missing (default: "
@@ -111,6 +114,7 @@ def parse_args(argv):
     ap.add_argument("--markdown", action="store_true", help="with --report: markdown tables")
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds before one run counts as hung (default: %(default)s)")
+    _http().add_args(ap)
     a = ap.parse_args(argv)
     a.scale = "quick" if a.quick else "full"
     d = SCALES[a.scale]
@@ -146,12 +150,22 @@ def parse_args(argv):
     a.tests = [t.strip().upper() for t in a.tests.split(",") if t.strip()]
     a.servers_named = a.servers is not None
     a.servers = [s.strip().lower() for s in (a.servers or ",".join(SERVERS)).split(",") if s.strip()]
-    bad = [t for t in a.tests if t not in ("E1", "E4")] + [s for s in a.servers if s not in SERVERS]
+    bad = ([t for t in a.tests if t not in ("E1", "E4") + _http().HTTP_TESTS]
+           + [s for s in a.servers if s not in SERVERS])
     if bad:
         ap.error(f"unknown test or server: {', '.join(bad)} (servers: {', '.join(SERVERS)})")
     if a.reps < 1:
         ap.error("--reps must be at least 1")
     return a
+
+
+def _http():
+    """The TLS and HTTP tests (netbench_http.py), imported when needed."""
+    if __package__:
+        from . import netbench_http
+    else:
+        import netbench_http
+    return netbench_http
 
 
 # --- processes --------------------------------------------------------------------
@@ -790,7 +804,10 @@ def report(path, args):
     labels = []
     e1 = e4 = None
     sizes, conns = [], []
+    http_runs = [r for r in data["runs"] if r["test"] in _http().HTTP_TESTS]
     for r in data["runs"]:
+        if r["test"] in _http().HTTP_TESTS:
+            continue
         if r["column"] not in labels:
             labels.append(r["column"])
         if r["test"] == "E1":
@@ -812,9 +829,12 @@ def report(path, args):
             c = Column("gocore", int(lb.split("-")[1]))
         columns.append(c)
     print(f"# from {path}: python {data['python']}, {data['cpu']}, {data['cpus']} CPUs; "
-          + ", ".join(f"{k} {v['version']}" for k, v in data["versions"].items())
+          + ", ".join(f"{k} {v['version']}" for k, v in data.get("versions", {}).items())
           + (f", go {data['go']}" if data.get("go") else ""))
-    print("\n".join(summary(args, columns, e1, e4)))
+    if e1 is not None or e4 is not None:
+        print("\n".join(summary(args, columns, e1, e4)))
+    if http_runs:
+        print("\n".join(_http().report_runs(args, http_runs, data.get("http_settings", {}))))
     for k, v in data.get("failed", {}).items():
         print(f"FAILED {k}: {v.splitlines()[0] if v else ''}")
     return 0
@@ -828,6 +848,29 @@ def main(argv=None):
         global MARKDOWN
         MARKDOWN = args.markdown
         return report(args.report, args)
+    http_tests = [t for t in args.tests if t in _http().HTTP_TESTS]
+    args.tests = [t for t in args.tests if t not in http_tests]
+    rc = 0
+    if args.tests:
+        rc = main_echo(args)
+    if http_tests:
+        rc2, raw, settings = _http().run(args, http_tests)
+        rc = rc or rc2
+        if args.json:
+            data = {"scale": args.scale, "reps": args.reps, "python": platform.python_version(),
+                    "cpu": _cpu_name(), "cpus": os.cpu_count(), "runs": []}
+            if args.tests and os.path.exists(args.json):
+                with open(args.json) as f:
+                    data = json.load(f)          # the E1/E4 part of this run
+            data["runs"] += raw
+            data["http_settings"] = settings
+            with open(args.json, "w") as f:
+                json.dump(data, f, indent=1)
+    return rc
+
+
+def main_echo(args):
+    """E1 and E4."""
     t_start = time.monotonic()
     args.go_version = None
     skipped = []
