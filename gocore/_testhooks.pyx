@@ -60,7 +60,7 @@ cdef extern from "gocore_testhooks.h" nogil:
 
 from libc.stdlib cimport calloc, free
 
-from gocore._includes.atomic cimport ld_acq_u32, ld_acq_i64
+from gocore._includes.atomic cimport ld_acq_u32, ld_acq_i64, cpu_relax
 from gocore._includes.clock cimport nanotime
 from gocore._includes.config cimport (GOCORE_DEBUG, GC_DBG_G_OBJECTS, GC_DBG_CHAN_WAITERS,
                                       GC_DBG_SYNC_WAITERS, GC_DBG_TIMER_REFS)
@@ -360,6 +360,19 @@ def chan_waiters(Chan ch not None):
     return r, s
 
 
+cdef object _yield_round():
+    """One round of a wait loop: let a thread waiting for the GIL take it,
+    then gosched. A loop of gosched in Python code lets other threads run
+    at its backward jump (the interpreter's eval-breaker check); this loop
+    is compiled and would never do so, so an M that waits for the GIL to go
+    on running its G (its P handed to this M meanwhile) would wait for as
+    long as the loop lasts. Releasing the GIL hands it over if another
+    thread asked for it, and costs a few hundred ns otherwise."""
+    with nogil:
+        cpu_relax()
+    return _sched.gosched()
+
+
 async def wait_blocked(Chan ch not None, int recv=0, int send=0, timeout=None):
     """Inside a lightweight goroutine: yield (gosched) until at least `recv`
     receivers and `send` senders are parked on ch; returns the counts.
@@ -374,7 +387,7 @@ async def wait_blocked(Chan ch not None, int recv=0, int send=0, timeout=None):
         if time.monotonic() > deadline:
             raise AssertionError(f"wait_blocked: wanted {recv} receiver(s) and {send} sender(s) "
                                  f"parked on the channel, {r} and {s} are after {timeout or DEFAULT_TIMEOUT}s")
-        await _sched.gosched()
+        await _yield_round()
 
 
 # ---------------------------------------------------------------- goroutines
@@ -433,7 +446,7 @@ async def wait_parked(int n, reason=None, fn=None, timeout=None):
             raise AssertionError(f"wait_parked: wanted {n} goroutine(s) parked "
                                  f"(reason={reason!r}, fn={fn!r}), {k} are after "
                                  f"{timeout or DEFAULT_TIMEOUT}s")
-        await _sched.gosched()
+        await _yield_round()
 
 
 # ---------------------------------------------------------------- debug counters
