@@ -14,36 +14,24 @@
 # Prints one summary line last; exits non-zero on any failure.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
-
-newest_pyenv() {   # newest installed pyenv version of a minor series, or nothing
-    local minor=$1 v
-    v=$(pyenv versions --bare 2>/dev/null | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
-    if [ -n "$v" ]; then echo "$(pyenv prefix "$v")/bin/python"; fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"     # CI_REPO, ci_default_python, ci_install, ci_tee, ci_counts
+repo=$CI_REPO
 
 py=${1:-}
-if [ -z "$py" ]; then
-    py=$(newest_pyenv 3.12)
-    [ -n "$py" ] || py=$(newest_pyenv 3.11)
-fi
+[ -n "$py" ] || py=$(ci_default_python)
 if [ -z "$py" ] || [ ! -x "$py" ]; then
     echo "debug leg: FAIL (no interpreter: pass one, or install 3.12 or 3.11 under pyenv)"
     exit 2
 fi
 
-work=$(mktemp -d /tmp/gocore-debug-leg.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ci_workdir gocore-debug-leg
 start=$SECONDS
 ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "=== debug leg: py$ver ($py)"
 
 log="$work/build.log"
-if ! { "$py" -m venv "$work/venv" &&
-       "$work/venv/bin/pip" install -q --upgrade pip wheel &&
-       GOCORE_DEBUG=1 "$work/venv/bin/pip" wheel -q --no-deps -w "$work/wheels" "$repo" &&
-       "$work/venv/bin/pip" install -q "$work"/wheels/gocore-*.whl pytest pytest-timeout hypothesis; } >"$log" 2>&1; then
+if ! GOCORE_DEBUG=1 ci_install "$py" "$work/venv" "$work/wheels" "" pytest pytest-timeout hypothesis >"$log" 2>&1; then
     tail -n 30 "$log"
     echo "debug leg py$ver: FAIL (build/install, see above) in $((SECONDS - start))s"
     exit 1
@@ -62,11 +50,9 @@ print("debug core:", s.__file__)
     exit 1
 fi
 
-set +e
-(cd "$work" && "$work/venv/bin/python" -P -m pytest "$repo/tests" -q -p no:cacheprovider --capture=sys) 2>&1 | tee "$work/test.log"
-rc=${PIPESTATUS[0]}
-set -e
-counts=$(grep -E "[0-9]+ (passed|failed)" "$work/test.log" | tail -n 1 || true)
+rc=0
+ci_tee "$work/test.log" "$work" "$work/venv/bin/python" -P -m pytest "$repo/tests" -q -p no:cacheprovider --capture=sys || rc=$?
+counts=$(ci_counts "$work/test.log")
 if [ "$rc" -eq 0 ]; then
     echo "debug leg py$ver: PASS (${counts:-no summary}) in $((SECONDS - start))s"
 else

@@ -19,8 +19,9 @@
 # Prints one summary line last; exits non-zero on any failure.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"     # CI_REPO, ci_install, ci_tee, ci_counts
+repo=$CI_REPO
 start=$SECONDS
 echo "=== free-threaded leg: py3.13t"
 
@@ -30,13 +31,9 @@ if ! py=$(bash "$repo/.ci/ft-python.sh" | tail -n 1) || [ ! -x "$py" ]; then
 fi
 echo "interpreter: $py ($(( SECONDS - start ))s)"
 
-work=$(mktemp -d /tmp/gocore-ft-leg.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ci_workdir gocore-ft-leg
 log="$work/build.log"
-if ! { "$py" -m venv "$work/venv" &&
-       "$work/venv/bin/pip" install -q --upgrade pip wheel &&
-       "$work/venv/bin/pip" wheel -q --no-deps -w "$work/wheels" "$repo" &&
-       "$work/venv/bin/pip" install -q "$work"/wheels/gocore-*.whl pytest pytest-timeout &&
+if ! { ci_install "$py" "$work/venv" "$work/wheels" "" pytest pytest-timeout &&
        "$work/venv/bin/pip" install -q --only-binary :all: hypothesis; } >"$log" 2>&1; then
     tail -n 30 "$log"
     echo "ft leg py3.13t: FAIL (build/install, see above) in $((SECONDS - start))s"
@@ -54,11 +51,9 @@ print("free-threaded core:", s.__file__, "- GIL disabled:", not sys._is_gil_enab
     exit 1
 fi
 
-set +e
-(cd "$work" && "$work/venv/bin/python" -P -W error::RuntimeWarning -m pytest "$repo/tests" -q -p no:cacheprovider) 2>&1 | tee "$work/test.log"
-rc=${PIPESTATUS[0]}
-set -e
-counts=$(grep -E "[0-9]+ (passed|failed)" "$work/test.log" | tail -n 1 || true)
+rc=0
+ci_tee "$work/test.log" "$work" "$work/venv/bin/python" -P -W error::RuntimeWarning -m pytest "$repo/tests" -q -p no:cacheprovider || rc=$?
+counts=$(ci_counts "$work/test.log")
 if [ "$rc" -eq 0 ]; then
     echo "ft leg py3.13t: PASS (${counts:-no summary}) in $((SECONDS - start))s"
 else

@@ -20,23 +20,15 @@
 # loop keeps the GIL) can starve a thread woken from a futex for seconds.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"     # CI_REPO, ci_default_python, ci_install, ci_counts
+repo=$CI_REPO
 limit=${GOCORE_VALGRIND_TIMEOUT:-1800}
-
-newest_pyenv() {
-    local minor=$1 v
-    v=$(pyenv versions --bare 2>/dev/null | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
-    if [ -n "$v" ]; then echo "$(pyenv prefix "$v")/bin/python"; fi
-}
 
 py=""
 if [ $# -gt 0 ] && [ -z "$1" ]; then shift; fi      # an empty PYTHON: the default
 if [ $# -gt 0 ] && [ -x "$1" ] && [ ! -d "$1" ]; then py=$1; shift; fi
-if [ -z "$py" ]; then
-    py=$(newest_pyenv 3.12)
-    [ -n "$py" ] || py=$(newest_pyenv 3.11)
-fi
+[ -n "$py" ] || py=$(ci_default_python)
 if [ -z "$py" ] || [ ! -x "$py" ]; then
     echo "valgrind leg: FAIL (no interpreter: pass one, or install 3.12 or 3.11 under pyenv)"
     exit 2
@@ -63,17 +55,13 @@ else
            -k "not test_million_goroutines_each_run_exactly_once and not test_10000_concurrent_connections")
 fi
 
-work=$(mktemp -d /tmp/gocore-valgrind.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ci_workdir gocore-valgrind
 start=$SECONDS
 ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "=== valgrind leg: py$ver ($py)"
 
 log="$work/build.log"
-if ! { "$py" -m venv "$work/venv" &&
-       "$work/venv/bin/pip" install -q --upgrade pip wheel &&
-       GOCORE_DEBUG=1 "$work/venv/bin/pip" wheel -q --no-deps -w "$work/wheels" "$repo" &&
-       "$work/venv/bin/pip" install -q "$work"/wheels/gocore-*.whl pytest pytest-timeout hypothesis; } >"$log" 2>&1; then
+if ! GOCORE_DEBUG=1 ci_install "$py" "$work/venv" "$work/wheels" "" pytest pytest-timeout hypothesis >"$log" 2>&1; then
     tail -n 30 "$log"
     echo "valgrind leg py$ver: FAIL (build/install, see above) in $((SECONDS - start))s"
     exit 1
@@ -109,7 +97,7 @@ for f in "$work"/vg.*.log; do
         awk '/^==[0-9]+== (Invalid|Conditional|Use of|Syscall|Mismatched|Source and|Argument)/{n++} n>=1 && n<=3' "$f" | head -n 200
     fi
 done
-counts=$(grep -E "[0-9]+ (passed|failed)" "$work/test.log" | tail -n 1 || true)
+counts=$(ci_counts "$work/test.log")
 verdict=PASS
 [ "$errors" -eq 0 ] || verdict=FAIL
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ]; then verdict=FAIL; fi

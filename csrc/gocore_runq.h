@@ -99,9 +99,20 @@ static inline uint32_t runq_len(gc_p *pp) {
     return t - h;
 }
 
-/* Any thread: a racy "has work" hint used by thieves and deadlock checks. */
+/* Any thread: a racy "has work" hint used by thieves and deadlock checks.
+ * It never says empty while the P holds a G all along: reading "ring empty"
+ * and then "runnext empty" is not enough, as between the two reads the
+ * owner may put with next=1 (the old runnext moves to the ring) and take
+ * the new runnext back. Re-reading the tail after runnext catches that
+ * (the take's CAS on runnext, read here as NULL, is ordered after the
+ * tail's store). tests/test_runq.py::test_runq_empty_never_wrong_under_a_concurrent_owner */
 static inline int runq_empty(gc_p *pp) {
-    return runq_len(pp) == 0 && ld_acq_ptr(&pp->runnext) == NULL;
+    for (;;) {
+        uint32_t h = ld_acq_u32(&pp->runqhead);
+        uint32_t t = ld_acq_u32(&pp->runqtail);
+        void *next = ld_acq_ptr(&pp->runnext);
+        if (ld_acq_u32(&pp->runqtail) == t) return h == t && next == NULL;
+    }
 }
 
 /* Owner P only. Moves half the ring plus gp to the global queue when the

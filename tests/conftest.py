@@ -1,7 +1,14 @@
 """Shared fixtures for gocore's tests.
 
-- ``rt``: runs a semantics test at gomaxprocs 1 and 2 (``rt.run(main, ...)``
-  calls ``gocore.gomaxprocs(n)`` then ``gocore.run(main, ...)``).
+- ``rt``: runs a semantics test at gomaxprocs 1, 2 and 4 (``rt.run(main, ...)``
+  calls ``gocore.gomaxprocs(n)`` then ``gocore.run(main, ...)``); 4 is more
+  Ps than this machine has cores, so Ps idle, spin and steal from each
+  other. ``GOCORE_TEST_PROCS=1,2`` narrows the set (e.g. for a slow leg).
+- ``wait_until(pred)``: yield until ``pred()`` holds. To wait for a
+  goroutine to park, use ``gocore._testhooks.wait_blocked(ch, recv=n)`` /
+  ``wait_parked(n, reason=..., fn=...)``: they observe the parking itself.
+  ``settle()`` (yield n times) is left only where a test lets time pass
+  with nothing to observe (to give a wrong wake-up the chance to happen).
 - an autouse check that no goroutine is left alive once a test is over
   (``gocore.num_goroutine() == 1`` outside ``run()``).
 - ``run_prog``: runs a program from ``tests/progs/`` in a subprocess (for
@@ -30,7 +37,7 @@ PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
 # run in: PYTHONSAFEPATH (Python 3.11+, as -P) keeps cwd off their sys.path.
 os.environ["PYTHONSAFEPATH"] = "1"
 
-PROCS = (1, 2)
+PROCS = tuple(int(n) for n in os.environ.get("GOCORE_TEST_PROCS", "1,2,4").split(","))
 
 
 # Timeouts: pytest-timeout's default "signal" method. Its "thread" method
@@ -57,7 +64,7 @@ class Runtime:
 
 @pytest.fixture(params=PROCS, ids=[f"procs{n}" for n in PROCS])
 def rt(request):
-    """Run the test's goroutines at gomaxprocs 1 and at 2."""
+    """Run the test's goroutines at gomaxprocs 1, 2 and 4."""
     return Runtime(request.param)
 
 
@@ -92,7 +99,10 @@ async def wait_until(pred, timeout=10.0):
 
 
 async def settle(n=50):
-    """Yield n times so that runnable goroutines get to run (and park)."""
+    """Yield n times, letting time pass where nothing can be observed (a
+    test that checks a goroutine stays parked, or that a finished select
+    leaves no stale waiter). Not for waiting until a goroutine parks: see
+    gocore._testhooks.wait_blocked / wait_parked."""
     for _ in range(n):
         await gocore.gosched()
 

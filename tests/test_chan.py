@@ -11,6 +11,7 @@ import gocore
 from gocore import Chan, ChanClosedError, DeadlockError, default, go, gosched, nilchan, select
 
 from conftest import settle, wait_until
+from gocore._testhooks import wait_blocked
 
 KINDS = {"unbuffered": 0, "buffered": 3}
 
@@ -64,7 +65,7 @@ def test_unbuffered_send_waits_for_receiver(rt):
             done.append(True)
 
         go(sender)
-        await settle(100)
+        await wait_blocked(c, send=1)
         assert done == [], "unbuffered send completed with no receiver"
         assert await c.recv() == 42
         await wait_until(lambda: done)
@@ -86,7 +87,7 @@ def test_buffered_send_blocks_when_full(rt):
 
         go(sender)
         await wait_until(lambda: len(c) == 2)
-        await settle(50)
+        await wait_blocked(c, send=1)
         assert done == [] and len(c) == 2
         assert await c.recv() == 0
         await wait_until(lambda: done)
@@ -106,7 +107,7 @@ def test_recv_blocks_until_send(rt, size):
             got.append(await c.recv_ok())
 
         go(receiver)
-        await settle(100)
+        await wait_blocked(c, recv=1)
         assert got == []
         await c.send("late")
         await wait_until(lambda: got)
@@ -185,7 +186,7 @@ def test_close_wakes_all_receivers(rt, size):
 
         for _ in range(n):
             go(receiver)
-        await settle(50)
+        await wait_blocked(c, recv=n)
         c.close()
         return [await out.recv() for _ in range(n)]
 
@@ -214,7 +215,7 @@ def test_close_makes_blocked_senders_raise(rt, size):
 
         for _ in range(n):
             go(sender)
-        await settle(50)
+        await wait_blocked(c, send=n)
         c.close()
         res = [await out.recv() for _ in range(n)]
         drained = [await c.recv() for _ in range(size)]
@@ -327,7 +328,7 @@ def test_fifo_receivers_served_in_arrival_order(rt):
         for i in range(n):
             go(receiver, i)
             await wait_until(lambda: len(arrived) == i + 1)
-            await settle(20)
+            await wait_blocked(c, recv=i + 1)
         for k in range(n):
             await c.send(k)
         pairs = sorted([await served.recv() for _ in range(n)], key=lambda p: p[1])
@@ -356,7 +357,7 @@ def test_fifo_senders_served_in_arrival_order(rt, size):
         for i in range(n):
             go(sender, i)
             await wait_until(lambda: len(arrived) == i + 1)
-            await settle(20)
+            await wait_blocked(c, send=i + 1)
         got = [await c.recv() for _ in range(size + n)]
         return arrived, got
 

@@ -22,7 +22,8 @@ from gocore import (Chan, DeadlockError, Mutex, Once, RWMutex, Semaphore, WaitGr
                     blocking_select, go, nilchan, select, sleep)
 from gocore import _debug
 
-from conftest import FREE_THREADED, popen_prog, run_prog, settle, wait_until
+from conftest import FREE_THREADED, popen_prog, run_prog, wait_until
+from gocore._testhooks import wait_blocked, wait_parked
 
 HEAD = re.compile(r"goroutine (\d+) \[([^\]]*)\]:( \(main\))?")
 FRAME = re.compile(r"  (\S+)\(\.\.\.\)(  \((?:not started|running on another thread; stack unavailable)\))?")
@@ -352,7 +353,7 @@ def test_deadlock_error_carries_the_dump(rt):
     tracebacks, as Go prints the goroutines at `all goroutines are asleep`."""
     async def main():
         go(forgotten, Chan())
-        await settle()
+        await wait_parked(1, fn=forgotten)
         try:
             await Chan().send(1)
         except DeadlockError as e:
@@ -380,7 +381,7 @@ def test_deadlock_note_is_capped_dump_is_not():
         c = Chan()
         for _ in range(n):
             go(forgotten, c)
-        await settle()
+        await wait_blocked(c, recv=n)
         try:
             await Chan().recv()
         except DeadlockError as e:
@@ -435,7 +436,7 @@ def test_dump_on_signal_in_run(rt, restore_signals):
 
     async def main():
         go(forgotten, Chan())
-        await settle()
+        await wait_parked(1, fn=forgotten)
         os.kill(os.getpid(), signal.SIGUSR1)
         await wait_until(lambda: buf.getvalue())
 

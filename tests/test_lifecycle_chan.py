@@ -23,6 +23,8 @@ import gocore._time as _time
 from gocore import Chan, DeadlockError, Mutex, Semaphore, WaitGroup, go, nilchan, select
 
 from conftest import settle, wait_until
+from gocore import _testhooks as hooks
+from gocore._testhooks import wait_blocked, wait_parked
 
 
 class Obj:
@@ -82,7 +84,7 @@ def test_pseudo_random_send_parked(rt):
 
         async def receiver():
             for _ in range(n):
-                await settle(3)          # let the select park first
+                await wait_blocked(c, send=1)    # let the select park first
                 got.append(await c.recv())
 
         go(receiver)
@@ -109,7 +111,7 @@ def test_pseudo_random_recv_parked(rt):
 
         async def sender():
             for i in range(n):
-                await settle(3)
+                await wait_blocked(c, recv=1)    # let the select park first
                 await c.send(i)
 
         go(sender)
@@ -143,7 +145,7 @@ def test_recv_op_awaited_by_two_goroutines(rt):
                 errs.append(str(e))
 
         go(first)
-        await settle()
+        await wait_blocked(c, recv=1)
         go(second)
         await wait_until(lambda: errs or got)
         assert got == [] and len(errs) == 1, (got, errs)
@@ -211,7 +213,7 @@ def test_parked_op_awaited_twice_raises(rt):
         op = c.recv()
 
         async def sender():
-            await settle()
+            await wait_blocked(c, recv=1)
             await c.send(1)
             await c.send(2)
 
@@ -266,7 +268,7 @@ def test_shared_select_raises(rt):
                 errs.append(str(e))
 
         go(w)
-        await settle()
+        await wait_blocked(a, recv=1)
         go(w)
         await wait_until(lambda: errs)
         assert "awaited" in errs[0]
@@ -292,7 +294,7 @@ def test_next_on_parked_op_from_another_goroutine(rt):
             got.append(await op)
 
         go(owner)
-        await settle()
+        await wait_blocked(c, recv=1)
         with pytest.raises(RuntimeError):
             next(op)
         await c.send(5)
@@ -338,7 +340,7 @@ def test_sync_op_awaited_by_second_goroutine(rt, kind):
                 errs.append(str(e))
 
         go(first)
-        await settle()
+        await wait_parked(1, fn=first)
         go(second)
         await wait_until(lambda: errs or done)
         assert done == [] and len(errs) == 1, (done, errs)
@@ -374,13 +376,13 @@ def test_select_sent_value_not_kept_alive(rt):
         ref = weakref.ref(v)
 
         async def recv():
-            await settle()
+            await wait_blocked(d, send=1)
             await d.recv()
 
         go(recv)
         await select((d.send, v), nilchan.recv)
         del v
-        await settle()
+        await wait_until(lambda: hooks.alive(recv) == 0)     # its frame is gone
         gc.collect()
         assert ref() is None
 
@@ -422,7 +424,7 @@ def test_parked_recv_value_not_kept(rt):
         box = []
 
         async def sender():
-            await settle()
+            await wait_blocked(c, recv=1)
             v = Obj()
             box.append(weakref.ref(v))
             await c.send(v)

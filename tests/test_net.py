@@ -13,7 +13,8 @@ import pytest
 import gocore
 from gocore import Chan, WaitGroup, go, net, sleep
 
-from conftest import settle, wait_until
+from conftest import wait_until
+from gocore._testhooks import wait_parked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,7 +113,7 @@ def test_close_unblocks_read(rt):
             await res.send(r)
         go(reader, c)
         go(reader, s)
-        await settle()
+        await wait_parked(2, reason="IO wait", fn=reader)
         c.close()              # c's reader: ErrClosed; s's reader: EOF
         got = [await res.recv(), await res.recv()]
         assert any(isinstance(r, net.ErrClosed) for r in got), got
@@ -156,7 +157,7 @@ def test_listener_close_unblocks_accept(rt):
             except net.ErrClosed:
                 await res.send("closed")
         go(acc)
-        await settle()
+        await wait_parked(1, reason="IO wait", fn=acc)
         ln.close()
         assert await res.recv() == "closed"
         ln2 = net.listen("tcp", f"127.0.0.1:{port}")
@@ -214,7 +215,7 @@ def test_concurrent_reads_serialised(rt):
                 await done.send(None)
         for _ in range(4):
             go(reader)
-        await settle()
+        await wait_parked(4, fn=reader)
         payload = bytes(range(256)) * 40
         await s.write(payload)
         s.close()
@@ -510,7 +511,7 @@ def test_dump_shows_io_wait(rt):
             except net.ErrClosed:
                 pass
         go(reader)
-        await settle()
+        await wait_parked(1, reason="IO wait", fn=reader)
         dump = gocore.dump_goroutines()
         assert f"[IO wait, fd {c.fileno()}, read]" in dump, dump
         return True

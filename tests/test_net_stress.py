@@ -15,7 +15,8 @@ import pytest
 import gocore
 from gocore import Chan, WaitGroup, go, net, sleep
 
-from conftest import PROGS, run_prog, settle
+from conftest import PROGS, run_prog, wait_until
+from gocore import _testhooks as hooks
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -217,7 +218,8 @@ def test_fd_reuse_after_close_with_pending_event():
             async def reader():
                 await res.send(await b.read())
             go(reader)
-            await settle(3)
+            # parked on the new conn - or, the bug this looks for, finished
+            await wait_until(lambda: hooks.parked(reason="IO wait", fn=reader) or len(res))
             assert res.try_recv() is None, "the new conn's reader woke with data it never got"
             await pb.write(b"fresh %d" % r)
             assert await res.recv() == b"fresh %d" % r

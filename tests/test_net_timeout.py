@@ -8,7 +8,7 @@ import pytest
 import gocore
 from gocore import Chan, go, net, sleep
 
-from conftest import settle
+from gocore._testhooks import wait_parked
 from test_net import _pair_main
 
 pytestmark = pytest.mark.timeout(60)
@@ -105,7 +105,7 @@ def test_set_read_deadline_now_unblocks_reader(rt):
             except net.DeadlineExceeded:
                 await res.send("timeout")
         go(reader)
-        await settle()
+        await wait_parked(1, reason="IO wait", fn=reader)
         c.set_read_deadline(time.monotonic())
         assert await res.recv() == "timeout"
         return True
@@ -125,7 +125,7 @@ def test_moving_deadline_later_while_waiting(rt):
             except net.DeadlineExceeded as e:
                 await res.send(e)
         go(reader)
-        await settle()
+        await wait_parked(1, reason="IO wait", fn=reader)
         c.set_read_deadline(time.monotonic() + 5)
         await sleep(0.15)                # past the first deadline
         await s.write(b"late")

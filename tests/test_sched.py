@@ -13,7 +13,9 @@ import pytest
 import gocore
 from gocore import Chan, go, gosched, run
 
-from conftest import settle, wait_until
+from conftest import wait_until
+from gocore import _testhooks as hooks
+from gocore._testhooks import wait_blocked, wait_parked
 
 
 # ---------------------------------------------------------------- every G exactly once
@@ -303,7 +305,8 @@ def test_leftover_goroutines_closed_when_main_returns(rt):
             go(parked, i, c)
         for i in range(3):
             go(spinner, i)
-        await settle(200)
+        await wait_blocked(c, recv=n)
+        await wait_until(lambda: hooks.started(spinner) == 3)
         return "main done"
 
     assert rt.run(main) == "main done"
@@ -328,7 +331,7 @@ def test_leftover_goroutines_closed_when_main_raises(rt):
         c = Chan()
         for _ in range(10):
             go(parked, c)
-        await settle()
+        await wait_blocked(c, recv=10)
         raise LookupError("main failed")
 
     with pytest.raises(LookupError, match="main failed"):
@@ -422,7 +425,7 @@ def test_exception_stops_other_goroutines(rt):
             go(worker, c)
         # started (a goroutine that never ran has no finally to run, as in Go)
         await wait_until(lambda: len(started) == 5)
-        await settle()                  # the workers park on c
+        await wait_blocked(c, recv=5)   # the workers park on c
         go(failer)
         await Chan().recv()
         main_went_on.append(1)
@@ -477,7 +480,7 @@ def test_many_goroutines_readied_from_several_ms(rt, rounds):
         ok = Chan(n_wakers)
         for i, c in enumerate(chans):
             go(waiter, i, c, out)
-        await settle(20)
+        await wait_parked(n_waiters, fn=waiter)
         # half the channels are fed by sync goroutines, a quarter closed by
         # plain threads, a quarter by main itself
         half, three_q = n_waiters // 2, 3 * n_waiters // 4

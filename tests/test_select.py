@@ -9,6 +9,7 @@ import gocore
 from gocore import Chan, blocking_select, default, go, nilchan, select
 
 from conftest import settle, wait_until
+from gocore._testhooks import wait_blocked
 
 
 @pytest.mark.timeout(30)
@@ -97,7 +98,7 @@ def test_select_blocks_until_a_case_is_ready(rt):
             got.append(await select(a.recv, b.recv_ok, (c.send, "out")))
 
         go(selector)
-        await settle(50)
+        await wait_blocked(b, recv=1)
         assert got == []
         await b.send("in")
         await wait_until(lambda: got)
@@ -124,7 +125,7 @@ def test_select_losers_are_dequeued(rt):
             got.append(await select(a.recv, b.recv))
 
         go(selector)
-        await settle(50)
+        await wait_blocked(a, recv=1)
         await a.send(1)
         await wait_until(lambda: got)
         assert got == [(0, 1)]
@@ -155,7 +156,7 @@ def test_select_same_channel_twice(rt):
             got.append(await select(c.recv, c.recv_ok))
 
         go(sel)
-        await settle(20)
+        await wait_blocked(c, recv=1)
         await c.send("w")
         await wait_until(lambda: got)
         return seen, got
@@ -188,7 +189,7 @@ def test_select_recv_ok_on_closed(rt):
             got.append(await select(a.recv_ok, b.recv_ok))
 
         go(sel)
-        await settle(20)
+        await wait_blocked(b, recv=1)
         b.close()
         await wait_until(lambda: got)
         return got
@@ -210,7 +211,7 @@ def test_blocked_select_send_case_raises_when_closed(rt):
                 got.append(str(e))
 
         go(sel)
-        await settle(20)
+        await wait_blocked(a, send=1)
         a.close()
         await wait_until(lambda: got)
         return got

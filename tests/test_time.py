@@ -13,7 +13,8 @@ import pytest
 
 import gocore
 from gocore import Chan, Ticker, Timer, after, after_func, go, select, sleep, tick
-from conftest import FREE_THREADED, settle
+from conftest import FREE_THREADED
+from gocore._testhooks import wait_parked
 
 
 @pytest.mark.timeout(10)
@@ -293,7 +294,7 @@ def test_sleep_closed_at_teardown(rt):
 
     async def main():
         go(sleeper)
-        await settle()
+        await wait_parked(1, reason="sleep", fn=sleeper)
     rt.run(main)
     assert log == ["closed"]
     assert gocore.stats()["timers"] == 0
