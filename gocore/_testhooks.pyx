@@ -67,7 +67,8 @@ from gocore._includes.config cimport (GOCORE_DEBUG, GC_DBG_G_OBJECTS, GC_DBG_CHA
 from gocore._includes.futex cimport (gc_mutex, gc_mutex_trylock, gc_mutex_lock,
                                      gc_mutex_lock_slow, gc_mutex_unlock)
 from gocore._sched cimport dbg_counters
-from gocore._chan cimport Chan, sudog, waitq
+from gocore._chan cimport Chan
+from gocore._includes.waitq cimport gc_waitlink, gc_waitq
 
 import inspect
 import os
@@ -324,7 +325,7 @@ def runq_empty_stress(int iters=100000):
 
 # ---------------------------------------------------------------- channel waiters
 
-cdef int waitq_count(waitq *q) noexcept nogil:
+cdef int waitq_count(gc_waitq *q) noexcept nogil:
     """Caller holds the channel's lock. The goroutines or threads parked on
     one of a channel's wait queues: linked waiters whose G no one has won
     yet (park_claim still 0), each G counted once (a select may wait on one
@@ -332,8 +333,8 @@ cdef int waitq_count(waitq *q) noexcept nogil:
     its G parks and the lock is released only once it has stopped (the
     park protocol of _sched.pxd), so linked and unclaimed means parked.
     The one place that knows the waiter list's layout."""
-    cdef sudog *sg = q.first
-    cdef sudog *e
+    cdef gc_waitlink *sg = q.first
+    cdef gc_waitlink *e
     cdef int n = 0
     while sg != NULL:
         if ld_acq_u32(sg.claim) == 0:
