@@ -39,8 +39,9 @@ from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, g
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             check_goexit, goroutine_closed_outside, thrown_exception,
-                            G_ASYNC, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
-                            W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
+                            G_ASYNC, G_AIO, G_WAITING, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
+                            W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters,
+                            aio_waiter_g, aio_park, aio_withdraw, aio_unpark)   # aio hook
 
 from types import GenericAlias
 from gocore._sched import DeadlockError
@@ -292,6 +293,7 @@ cdef class _ChanOp:
     cdef bint suspect       # retrying after a deadlock wake-up: waiting again raises
     cdef bint awaited       # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it; reset on reuse by the sole owner
     cdef sudog sg
+    cdef G aiog             # aio hook: an asyncio task's pseudo-G (owned) while it waits, else None (_aiowait.pxi)
 
     def __await__(self):
         # (`await` reaches chanop_am_await; this is the same rule for
@@ -309,7 +311,7 @@ cdef class _ChanOp:
         self.awaited = 1        # driven by hand: used, not forgotten
         cdef int r = self.step(&out)
         if r == 1:
-            return PARK
+            return <object>out      # aio hook: PARK, or an asyncio task's future
         if out == NULL:
             raise StopIteration
         res = <object>out
@@ -331,7 +333,16 @@ cdef class _ChanOp:
         if c.is_nil:
             gp = getg()
             if gp.kind != G_ASYNC:
-                raise RuntimeError("awaiting a channel operation outside a goroutine")
+                # aio hook: an asyncio task blocks until it is cancelled
+                if self.aiog is None:
+                    self.aiog = aio_waiter_g()
+                if self.aiog is None:
+                    raise RuntimeError("awaiting a channel operation outside a goroutine")
+                self.aiog.park_claim = 0
+                sudog_init(&self.sg, self.aiog, c, 0)
+                self.state = 1
+                out[0] = aio_park(self.aiog, NULL, NULL)
+                return 1
             if self.suspect:
                 # woken by deadlock detection and nothing changed: a nil
                 # channel blocks forever, so this is the deadlock (not a
@@ -359,9 +370,16 @@ cdef class _ChanOp:
         # park
         gp = getg_or_none()
         if gp is None or gp.kind != G_ASYNC:
-            chan_unlock(c)
-            raise RuntimeError("await on a channel operation outside a gocore goroutine; "
-                               "plain threads use blocking_send/blocking_recv")
+            # aio hook: an asyncio task waits on a pseudo-G, made with no
+            # lock held (it allocates): unlock, make it, start over
+            if self.aiog is None:
+                chan_unlock(c)
+                self.aiog = aio_waiter_g()
+                if self.aiog is None:
+                    raise RuntimeError("await on a channel operation outside a gocore goroutine "
+                                       "or asyncio task; plain threads use blocking_send/blocking_recv")
+                return self.step(out)
+            gp = self.aiog
         if self.suspect:
             chan_unlock(c)
             raise DeadlockError("all goroutines are asleep - deadlock!")
@@ -371,11 +389,13 @@ cdef class _ChanOp:
             Py_INCREF(self.value)             # the sudog's own reference
             self.sg.elem = <PyObject *>self.value
             waitq_enqueue(&c.sendq, &self.sg)
-            gopark_async(gp, unlock_one, &c.lock, W_CHAN_SEND, self)
         else:
             waitq_enqueue(&c.recvq, &self.sg)
-            gopark_async(gp, unlock_one, &c.lock, W_CHAN_RECV, self)
         self.state = 1
+        if gp.kind == G_AIO:        # aio hook
+            out[0] = aio_park(gp, unlock_one, &c.lock)
+            return 1
+        gopark_async(gp, unlock_one, &c.lock, W_CHAN_SEND if self.mode == MODE_SEND else W_CHAN_RECV, self)
         out[0] = PARK_PTR
         return 1
 
@@ -412,6 +432,7 @@ cdef class _ChanOp:
         rather than when the object is reused, and offer it to the cache."""
         self.state = 2
         self.c = None
+        self.aiog = None            # aio hook
         if GC_OP_CACHE:
             gc_cache_push(&gc_op_cache, <PyObject *>self)
 
@@ -440,12 +461,17 @@ cdef class _ChanOp:
         still queued, and drop a value a sender handed over."""
         if self.state != 1:
             return
+        if self.aiog is not None:   # aio hook: take the pseudo-G back (or wait for its waker)
+            aio_withdraw(self.aiog)
+            aio_unpark(self.aiog)
         self.cancel()
         self.state = 2
         if self.sg.elem != NULL:
             Py_DECREF(<object>self.sg.elem)
             self.sg.elem = NULL
-        goroutine_closed_outside(self.sg.g)     # closed from outside: the goroutine ends
+        if self.aiog is None:
+            goroutine_closed_outside(self.sg.g)     # closed from outside: the goroutine ends
+        self.aiog = None
         self.c = None
         self.value = None
 
@@ -453,8 +479,32 @@ cdef class _ChanOp:
         """coro.throw() while the coroutine is suspended on us: as close()
         (issue 14 item 17: the goroutine ends), then the exception goes on
         into the coroutine."""
+        if self.state == 1 and self.aiog is not None:
+            return self.aio_throw(typ, val, tb)     # aio hook
         self.close()
         raise thrown_exception(typ, val, tb)
+
+    cdef object aio_throw(self, typ, val, tb):
+        """aio hook: an asyncio task waiting on us is cancelled (any exception
+        thrown in). If it takes its pseudo-G back, nothing was exchanged:
+        unlink and raise. If a waker won first, the value was moved (a
+        receive got one, a send delivered its own): complete with it -
+        the exception is absorbed rather than the value lost."""
+        cdef PyObject *out = NULL
+        cdef G gp = self.aiog
+        if aio_withdraw(gp):
+            aio_unpark(gp)
+            self.cancel()
+            self.value = None
+            self.finished()
+            raise thrown_exception(typ, val, tb)
+        aio_unpark(gp)
+        self.resume(&out)            # claim is 1 and the results are visible: completes
+        if out == NULL:
+            raise StopIteration
+        res = <object>out
+        Py_DECREF(res)
+        raise StopIteration(res)
 
     cdef void cancel(self):
         """Unlink the waiter if still queued (teardown, deadlock wake)."""
@@ -904,6 +954,7 @@ cdef class _Select:
     cdef _SelectLocks lockset     # (locks, nlocks) for the park's unlock function
     cdef void *heap               # malloc block for > 8 cases, else NULL
     cdef G gp
+    cdef G aiog                   # aio hook: an asyncio task's pseudo-G (owned) while it waits, else None
     cdef object result
     cdef selcase in_cs[8]
     cdef sudog in_sgs[8]
@@ -931,7 +982,7 @@ cdef class _Select:
         cdef PyObject *out = NULL
         self.awaited = 1        # driven by hand: used, not forgotten
         if self.step(&out) == 1:
-            return PARK
+            return <object>out      # aio hook: PARK, or an asyncio task's future
         res = <object>out
         Py_DECREF(res)
         raise StopIteration(res)
@@ -950,7 +1001,8 @@ cdef class _Select:
                 self.suspect = deadlock_suspect(self.gp)
         if self.state == 0:
             if self.pass1(True) == 1:
-                out[0] = PARK_PTR
+                # aio hook: an asyncio task yields its pseudo-G's future
+                out[0] = PARK_PTR if self.aiog is None else <PyObject *>self.aiog.coro
                 return 1
         res = self.result
         self.result = None
@@ -966,6 +1018,7 @@ cdef class _Select:
         self.state = 3
         self.cases = None
         self.gp = None
+        self.aiog = None              # aio hook
         if GC_OP_CACHE:
             gc_cache_push(&gc_sel_cache, <PyObject *>self)
 
@@ -1077,9 +1130,16 @@ cdef class _Select:
         if async_mode:
             gp = getg_or_none()
             if gp is None or gp.kind != G_ASYNC:
-                self.unlock_all()
-                raise RuntimeError("await select() outside a gocore goroutine; "
-                                   "plain threads use blocking_select()")
+                # aio hook: an asyncio task waits on a pseudo-G, made with no
+                # lock held (it allocates): unlock, make it, start over
+                if self.aiog is None:
+                    self.unlock_all()
+                    self.aiog = aio_waiter_g()
+                    if self.aiog is None:
+                        raise RuntimeError("await select() outside a gocore goroutine or asyncio "
+                                           "task; plain threads use blocking_select()")
+                    return self.pass1(True)
+                gp = self.aiog
         else:
             if on_async_g():
                 self.unlock_all()
@@ -1106,6 +1166,9 @@ cdef class _Select:
             else:
                 waitq_enqueue(&c.recvq, &self.sgs[i])
         self.state = 1
+        if async_mode and gp.kind == G_AIO:      # aio hook
+            aio_park(gp, unlock_select, <void *>&self.lockset)
+            return 1
         if async_mode:
             gopark_async(gp, unlock_select, <void *>&self.lockset,
                          W_SELECT if self.nlocks > 0 else W_SELECT_NO_CASES, self)
@@ -1172,18 +1235,41 @@ cdef class _Select:
         channels and point into this object (cached, then reused or freed):
         unlink them, drop the values we hold and the G."""
         if self.state == 1:
+            if self.aiog is not None:   # aio hook: take the pseudo-G back (or wait for its waker)
+                aio_withdraw(self.aiog)
+                aio_unpark(self.aiog)
             self.cancel()
             self.state = 2
-            if self.gp is not None:
+            if self.gp is not None and self.aiog is None:
                 goroutine_closed_outside(<PyObject *>self.gp)   # closed from outside: the goroutine ends
         self.gp = None
+        self.aiog = None
 
     def throw(self, typ, val=None, tb=None):
         """coro.throw() while the coroutine is suspended on us: as close()
         (issue 14 item 17: the goroutine ends), then the exception goes on
         into the coroutine."""
+        if self.state == 1 and self.aiog is not None:
+            return self.aio_throw(typ, val, tb)     # aio hook
         self.close()
         raise thrown_exception(typ, val, tb)
+
+    cdef object aio_throw(self, typ, val, tb):
+        """aio hook: an asyncio task waiting in select is cancelled: as
+        _ChanOp.aio_throw - withdrawn, or completed with the case that
+        fired (its value is not lost)."""
+        cdef G gp = self.aiog
+        if aio_withdraw(gp):
+            aio_unpark(gp)
+            self.cancel()
+            self.finished()
+            raise thrown_exception(typ, val, tb)
+        aio_unpark(gp)
+        self.pass3()                 # the winner's result (or its ChanClosedError)
+        res = self.result
+        self.result = None
+        self.finished()
+        raise StopIteration(res)
 
     cdef void cancel(self):
         cdef int32_t i

@@ -142,7 +142,7 @@ cdef object _panic_lock = threading.Lock()
 @cython.freelist(256)
 cdef class G:
     def __repr__(self):
-        return f"<goroutine {self.goid} {('async', 'sync', 'thread')[self.kind]}>"
+        return f"<goroutine {self.goid} {('async', 'sync', 'thread', 'aio')[self.kind]}>"   # aio hook: 'aio'
 
 gc_internal_type(G)                 # only newg() builds Gs
 
@@ -379,6 +379,9 @@ cdef void goready(G gp) noexcept:
                   b"goready: G is not parked (G_WAITING): a second goready for one gopark?")
     gc_assert_msg(ld_acq_u32(&gp.park_claim) == 1,
                   b"goready: the caller did not win the G's park_claim")
+    if gp.kind == G_AIO:         # aio hook: an asyncio task's wait: wake its loop (_aiowait.pxi)
+        aio_ready(gp)
+        return
     if gp.kind != G_ASYNC:
         if gp.kind == G_THREAD and not gp.is_main:
             fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on
@@ -3046,7 +3049,7 @@ cdef int64_t *dbg_counters() noexcept nogil:
 cdef int g_counted(PyObject *o) noexcept:
     """tp_dealloc hook: was o counted in GC_DBG_G_OBJECTS (a goroutine, not
     a plain thread's THREAD G)? Reads a C field only: o's refcount is 0."""
-    return (<G>o).kind != G_THREAD
+    return (<G>o).kind != G_THREAD and (<G>o).kind != G_AIO    # aio hook: aio Gs are not goroutines
 
 if GOCORE_DEBUG:
     gc_dbg_ctr = gc_dbg_store
@@ -3191,3 +3194,4 @@ def _on_async_g():
 # ---------------------------------------------------------------- the network poller
 
 include "_netpoll.pxi"
+include "_aiowait.pxi"        # aio hook: asyncio tasks wait in gocore operations

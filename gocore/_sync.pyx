@@ -61,6 +61,7 @@ from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             goroutine_closed_outside, thrown_exception,
                             park_sentinel, dbg_counters,
                             G_ASYNC, WAKE_NORMAL,
+                            G_AIO, aio_waiter_g, aio_rearm, aio_park, aio_withdraw, aio_unpark,   # aio hook
                             W_MUTEX, W_RWMUTEX_R, W_RWMUTEX_W, W_WAITGROUP,
                             W_ONCE, W_SEMAPHORE)
 
@@ -243,8 +244,8 @@ cdef inline bint can_park(G gp, bint thread) noexcept:
     if gp is None:
         return False
     if thread:
-        return gp.kind != G_ASYNC
-    return gp.kind == G_ASYNC
+        return gp.kind != G_ASYNC and gp.kind != G_AIO
+    return gp.kind == G_ASYNC or gp.kind == G_AIO     # aio hook: an asyncio task's pseudo-G
 
 
 # ---------------------------------------------------------------- Mutex
@@ -781,6 +782,7 @@ cdef class _SyncOp:
     cdef bint suspect           # retrying after a deadlock wake-up: waiting again raises
     cdef bint awaited           # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it
     cdef swaiter w
+    cdef G aiog                 # aio hook: an asyncio task's pseudo-G (owned), else None (_aiowait.pxi)
 
     def __await__(self):
         # (`await` reaches syncop_am_await; the same rule for op.__await__())
@@ -795,7 +797,7 @@ cdef class _SyncOp:
     def __next__(self):
         self.awaited = 1        # driven by hand: used, not forgotten
         if self.step() == 1:
-            return PARK
+            return PARK if self.aiog is None else self.aiog.coro     # aio hook
         raise StopIteration
 
     cdef int step(self) except -1:
@@ -810,6 +812,8 @@ cdef class _SyncOp:
             if ld_acq_u32(self.w.claim) == 0:
                 # stepped by hand (next()) while its goroutine is still parked
                 return gc_parked_elsewhere(SYNCOP_NAMES[self.op], gp.goid)
+            if gp.kind == G_AIO:
+                aio_unpark(gp)      # aio hook: woken; its future is spent
             if gp.wake_flags != WAKE_NORMAL:
                 self.state = 2
                 op_cancel(p, self.op, &self.w)
@@ -830,10 +834,23 @@ cdef class _SyncOp:
                 self.state = 2
                 return 0
         gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            # aio hook: an asyncio task waits on a pseudo-G with a fresh
+            # future, made before op_enqueue takes q.lock (it allocates)
+            if self.aiog is None:
+                self.aiog = aio_waiter_g()
+            else:
+                aio_rearm(self.aiog)
+            if self.aiog is not None:
+                gp = self.aiog
         r = op_enqueue(p, self.op, &self.w, gp, False, again, self.suspect)
         if r == 0:
             self.state = 2
             return 0
+        if gp.kind == G_AIO:        # aio hook
+            aio_park(gp, semaq_unlock_cb, <void *>&p.q.lock)
+            self.state = 1
+            return 1
         gopark_async(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(self.op), self)
         self.state = 1
         return 1
@@ -849,6 +866,15 @@ cdef class _SyncOp:
         if self.state != 1:
             return
         self.state = 3
+        if self.aiog is not None:
+            # aio hook: take the pseudo-G back and unlink; or a waker won it
+            # first: give back what it handed over
+            if aio_withdraw(self.aiog):
+                op_cancel(self.prim, self.op, &self.w)
+            else:
+                op_giveback(self.prim, self.op, &self.w)
+            aio_unpark(self.aiog)
+            return
         op_cancel(self.prim, self.op, &self.w)
         if not self.w.linked and ld_acq_u32(self.w.claim) != 0 and \
                 (<G>self.w.g).wake_flags == WAKE_NORMAL:
@@ -866,9 +892,12 @@ cdef class _SyncOp:
 cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
     """am_send slot (3.10+): finish the await without a StopIteration.
     PYGEN_RETURN (0), PYGEN_NEXT (1) or PYGEN_ERROR (-1, exception set)."""
+    cdef PyObject *out
     if (<_SyncOp>self).step() == 1:
-        Py_INCREF(PARK)
-        presult[0] = PARK_PTR
+        # aio hook: PARK, or an asyncio task's future
+        out = PARK_PTR if (<_SyncOp>self).aiog is None else <PyObject *>(<_SyncOp>self).aiog.coro
+        Py_INCREF(<object>out)
+        presult[0] = out
         return 1
     Py_INCREF(None)
     presult[0] = <PyObject *>None
