@@ -25,6 +25,9 @@ try:
 except ImportError:          # pragma: no cover
     uvloop = None
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:coroutine .connect_tcp.<locals>.try_connect. was never awaited:RuntimeWarning")  # anyio, on a refused connect
+
 needs_httpx = pytest.mark.skipif(httpx is None, reason="httpx not installed")
 needs_aiohttp = pytest.mark.skipif(aiohttp is None, reason="aiohttp not installed")
 needs_uvloop = pytest.mark.skipif(uvloop is None, reason="uvloop not installed")
