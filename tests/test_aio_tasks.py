@@ -300,23 +300,25 @@ def test_timeout_around_recv_loses_nothing_10000_races():
 
     async def receiver():
         got = []
-        timeouts = 0
+        timeouts = absorbed = 0
         rnd = random.Random(1)
         while len(got) < N:
             try:
-                async with asyncio.timeout(rnd.choice((0, 0, 1e-5, 5e-5, 2e-4))):
+                async with asyncio.timeout(rnd.choice((0, 0, 1e-5, 5e-5, 2e-4))) as cm:
                     got.append(await ch.recv())
+                absorbed += cm.expired()     # the value came as the timeout fired: kept
             except TimeoutError:
                 timeouts += 1
-        return got, timeouts
+        return got, timeouts, absorbed
 
     s = threading.Thread(target=sender, daemon=True)
     s.start()
-    got, timeouts = asyncio.run(receiver())
+    got, timeouts, absorbed = asyncio.run(receiver())
     s.join(30)
     assert sent_done.is_set()
     assert got == list(range(N))
-    assert timeouts > 100           # the races really happened
+    assert timeouts > 100           # the races really happened...
+    assert absorbed > 0             # ...both ways: some cancels lost to a completed exchange
     assert ch.try_recv() is None     # no value left behind, no stray waiter
 
 
@@ -552,3 +554,74 @@ def test_uvloop_tasks_and_goroutines():
         return got
 
     assert uvloop.run(main()) == list(range(300))
+
+
+@pytest.mark.timeout(30)
+def test_closed_coroutine_withdraws_its_waiter():
+    """A coroutine closed while it waits (its task dropped, the loop
+    shutting down) unlinks its waiter: the channel has no receiver left,
+    and a value handed to it just before is not stuck anywhere."""
+    async def main():
+        ch = Chan()
+
+        async def f():
+            return await ch.recv()
+
+        c = f()
+        fut = c.send(None)               # parks: yields the task's future
+        assert isinstance(fut, asyncio.Future)
+        c.close()
+        assert ch.try_send(1) is False   # no receiver left
+        # select and a sync primitive alike
+        mu = Mutex()
+        await mu.lock()
+
+        async def g():
+            async with mu:
+                pass
+
+        c = g()
+        c.send(None)
+        c.close()
+        mu.unlock()
+        assert mu.try_lock()
+        mu.unlock()
+
+        async def h():
+            return await select(ch.recv, ch.recv_ok)
+
+        c = h()
+        c.send(None)
+        c.close()
+        assert ch.try_send(2) is False
+        return True
+
+    assert asyncio.run(main())
+
+
+@pytest.mark.timeout(30)
+def test_rwmutex_and_wait_for_in_tasks():
+    from gocore import RWMutex
+
+    async def main():
+        rw = RWMutex()
+        await rw.lock()
+        order = []
+
+        async def reader(i):
+            async with rw.rlocker():
+                order.append(i)
+
+        ts = [asyncio.ensure_future(reader(i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        assert order == []
+        rw.unlock()
+        await asyncio.gather(*ts)
+        assert sorted(order) == [0, 1, 2]
+        ch = Chan()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ch.recv(), 0.01)
+        assert ch.try_send(1) is False   # the timed-out receive left nothing behind
+        return True
+
+    assert asyncio.run(main())
