@@ -625,3 +625,27 @@ def test_rwmutex_and_wait_for_in_tasks():
         return True
 
     assert asyncio.run(main())
+
+
+@pytest.mark.timeout(30)
+def test_aio_call_coroutine_waits_on_a_channel_fed_by_a_goroutine():
+    """Both directions at once on gocore's own loop: a goroutine's aio.call
+    runs a coroutine that awaits a Chan; main feeds it; no deadlock is
+    reported while the call is pending."""
+    async def waiter(ch):
+        v = await ch.recv()              # an asyncio task on gocore's loop thread
+        await asyncio.sleep(0.01)
+        return v * 10
+
+    async def main():
+        ch, out = Chan(), Chan()
+
+        async def g():
+            await out.send(await aio.call(waiter, ch))
+
+        go(g)
+        await gocore.sleep(0.05)
+        await ch.send(4)
+        return await out.recv()
+
+    assert gocore.run(main) == 40
