@@ -294,7 +294,10 @@ def test_timeout_around_recv_loses_nothing_10000_races():
     sent_done = threading.Event()
 
     def sender():
+        rnd = random.Random(4)
         for i in range(N):
+            if rnd.random() < 0.2:
+                time.sleep(rnd.choice((0, 1e-5, 1e-4)))     # jitter: the receiver often waits
             ch.blocking_send(i)
         sent_done.set()
 
@@ -317,7 +320,7 @@ def test_timeout_around_recv_loses_nothing_10000_races():
     s.join(30)
     assert sent_done.is_set()
     assert got == list(range(N))
-    assert timeouts > 100           # the races really happened...
+    assert timeouts > 20            # the races really happened...
     assert absorbed > 0             # ...both ways: some cancels lost to a completed exchange
     assert ch.try_recv() is None     # no value left behind, no stray waiter
 
