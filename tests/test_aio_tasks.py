@@ -603,7 +603,7 @@ def test_closed_coroutine_withdraws_its_waiter():
 
 
 @pytest.mark.timeout(30)
-def test_rwmutex_and_wait_for_in_tasks():
+def test_rwmutex_once_and_wait_for_in_tasks():
     from gocore import RWMutex
 
     async def main():
@@ -621,6 +621,15 @@ def test_rwmutex_and_wait_for_in_tasks():
         rw.unlock()
         await asyncio.gather(*ts)
         assert sorted(order) == [0, 1, 2]
+        from gocore import Once
+        once, calls = Once(), []
+
+        async def init():
+            calls.append(1)
+            await asyncio.sleep(0.02)     # the other callers wait meanwhile
+
+        await asyncio.gather(*(once.do(init) for _ in range(5)))
+        assert calls == [1] and once.done
         ch = Chan()
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ch.recv(), 0.01)
