@@ -30,7 +30,7 @@ if DEBUG:
 # _sched the .pxi files its .pyx includes (one per mechanism), so that an edit
 # to any of them rebuilds the extension (setuptools compares timestamps).
 HEADERS = sorted(glob.glob("csrc/*.h"))
-DEPENDS = {"_sched": sorted(glob.glob("gocore/_sched_*.pxi")) + ["gocore/_netpoll.pxi"]}
+DEPENDS = {"_sched": sorted(glob.glob("gocore/_sched_*.pxi")) + ["gocore/_netpoll.pxi", "gocore/_aiowait.pxi"]}
 
 extensions = [
     Extension(

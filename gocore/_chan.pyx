@@ -44,10 +44,11 @@ from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_aw
                                       gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
+from gocore._sched cimport aio_waiter_g, aio_park, aio_withdraw, aio_unpark
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             check_goexit, goroutine_closed_outside,
-                            G_ASYNC, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
+                            G_ASYNC, G_AIO, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
                             W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
 
 from types import GenericAlias
@@ -296,9 +297,10 @@ cdef enum:
 # caller: the awaitables' step() for HOW_ASYNC, chan_blocking and
 # blocking_select for HOW_THREAD. The kind matters only here: who may wait
 # that way (parker), the park itself (park), and the error for a caller
-# that may not (park_refused). Another kind of waiter (an asyncio task
-# parking on a future) adds a value, a branch in each of the three, and
-# its shell; the operations themselves do not change.
+# that may not (park_refused). HOW_AIO (an asyncio task parking on a
+# future, gocore/_aiowait.pxi) is the third kind: a value, a branch in
+# each of the three, and its shell (_ChanOp.aio_wait, _Select.aio_wait);
+# the operations themselves do not change.
 
 cdef enum:
     HOW_ASYNC = 0       # a lightweight goroutine: its awaitable yields PARK to the M
@@ -306,12 +308,20 @@ cdef enum:
                         # goready an M resumes the coroutine, which steps the awaitable again
     HOW_THREAD = 1      # a plain thread, sync goroutine, or main outside run():
                         # gopark_thread calls unlockf and sleeps on g.note until goready
+    HOW_AIO = 2         # an asyncio task (any loop, any thread) on a G_AIO pseudo-G
+                        # owned by its awaitable: aio_park marks it waiting and calls
+                        # unlockf; the awaitable yields the G's future to the task;
+                        # goready resolves that future and the task steps the awaitable again
 
-cdef inline G parker(int32_t how):
+cdef inline G parker(int32_t how, G aiog):
     """Requires GIL. The G that would park in this way, or None if the
-    caller may not wait so (an awaitable outside a lightweight goroutine;
-    a blocking_* call inside one, which would block its M's thread)."""
+    caller may not wait so (an awaitable outside a lightweight goroutine:
+    its shell tries HOW_AIO; a blocking_* call inside one, which would
+    block its M's thread). HOW_AIO: aiog, the operation's pseudo-G, made
+    by its shell with no lock held (aio_waiter_g allocates)."""
     cdef G gp
+    if how == HOW_AIO:
+        return aiog
     if how == HOW_ASYNC:
         gp = getg_or_none()
         if gp is None or gp.kind != G_ASYNC:
@@ -329,9 +339,14 @@ cdef inline int park(G gp, int32_t how, unlock_fn unlockf, void *arg,
     lock is released after the G has stopped, and the G's next step of
     the awaitable is the wake-up. HOW_THREAD: releases, sleeps until
     goready and returns 0 (woken). op: the operation (gp.waiting, whose
-    _cancel teardown calls)."""
+    _cancel teardown calls). HOW_AIO: as HOW_ASYNC, but gp is marked
+    waiting and the lock released here; the caller yields gp.coro, its
+    future."""
     if how == HOW_ASYNC:
         gopark_async(gp, unlockf, arg, reason, op)
+        return 1
+    if how == HOW_AIO:
+        aio_park(gp, unlockf, arg)
         return 1
     gopark_thread(gp, unlockf, arg, reason, op, -1)
     return 0
@@ -343,13 +358,15 @@ def _no_await_error(what, alt):
 
 cdef object park_refused(int32_t mode, int32_t how):
     """The error for a caller that must wait but may not in this way
-    (mode: the operation's, or MODE_SELECT)."""
-    if how == HOW_ASYNC:
+    (mode: the operation's, or MODE_SELECT). An awaitable refused as
+    HOW_ASYNC tries HOW_AIO: the error comes from there (no event loop
+    runs in this thread)."""
+    if how == HOW_AIO or how == HOW_ASYNC:
         if mode == MODE_SELECT:
-            return RuntimeError("await select() outside a gocore goroutine; "
+            return RuntimeError("await select() outside a gocore goroutine or asyncio task; "
                                 "plain threads use blocking_select()")
-        return RuntimeError("await on a channel operation outside a gocore goroutine; "
-                            "plain threads use blocking_send/blocking_recv")
+        return RuntimeError("await on a channel operation outside a gocore goroutine or "
+                            "asyncio task; plain threads use blocking_send/blocking_recv")
     if mode == MODE_SELECT:
         return _no_await_error("blocking_select()", "await select(...)")
     if mode == MODE_SEND:
@@ -379,13 +396,15 @@ cdef inline int chan_try(Chan c, int32_t mode, object v, PyObject **out) except 
     return try_recv_locked(c, out, NULL)
 
 cdef inline int chan_wait(Chan c, int32_t mode, object v, sudog *sg, int32_t how,
-                          bint suspect, object op) except -1:
+                          bint suspect, object op, G aiog) except -1:
     """After chan_try returned 0 (c.lock held; nothing for a nil channel):
     link sg for the caller's G and park as its kind does (park(); op: the
-    awaitable, or None). Returns park()'s result. Raises, releasing c.lock,
-    for a caller that may not wait this way and, when suspect (retrying
-    after a deadlock wake-up), on having to wait again."""
-    cdef G gp = parker(how)
+    awaitable, or None; aiog: see parker). Returns park()'s result.
+    Raises, releasing c.lock, for a caller that may not wait this way and,
+    when suspect (retrying after a deadlock wake-up), on having to wait
+    again; but returns 2, c.lock released, for an awaitable outside a
+    lightweight goroutine (its shell goes on as HOW_AIO)."""
+    cdef G gp = parker(how, aiog)
     cdef bint send = mode == MODE_SEND
     if gp is None or suspect:
         return refuse_wait(c, mode, how, gp is None)
@@ -403,10 +422,13 @@ cdef int refuse_wait(Chan c, int32_t mode, int32_t how, bint refused) except -1:
     """chan_wait's error exit, out of line: unlock c, then raise - the
     caller may not wait this way (refused), or it was woken by deadlock
     detection and nothing changed: the deadlock (also for a nil channel:
-    not a park that checkdead would wake again and again)."""
+    not a park that checkdead would wake again and again). An awaitable
+    refused as HOW_ASYNC gets 2 instead (chan_wait)."""
     if not c.is_nil:
         chan_unlock(c)
     if refused:
+        if how == HOW_ASYNC:
+            return 2                  # not a lightweight goroutine: the awaitable's aio_wait
         raise park_refused(mode, how)
     raise deadlock_error()
 
@@ -456,7 +478,7 @@ cdef object chan_blocking(Chan c, int32_t mode, object v):
     while True:
         if chan_try(c, mode, v, &out):
             break
-        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, None)
+        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, None, None)
         if chan_woken(c, mode, &sg, &suspect, &out) == 0:
             break
     if mode == MODE_SEND:
@@ -506,6 +528,7 @@ cdef class _ChanOp:
     cdef bint suspect       # retrying after a deadlock wake-up: waiting again raises
     cdef bint awaited       # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it; reset on reuse by the sole owner
     cdef sudog sg
+    cdef G aiog             # HOW_AIO: an asyncio task's pseudo-G (owned) from aio_wait until woken or withdrawn, else None
 
     def __await__(self):
         # (`await` reaches chanop_am_await; this is the same rule for
@@ -523,7 +546,7 @@ cdef class _ChanOp:
         self.awaited = 1        # driven by hand: used, not forgotten
         cdef int r = self.step(&out)
         if r == 1:
-            return PARK
+            return <object>out      # PARK, or an asyncio task's future
         if out == NULL:
             raise StopIteration
         res = <object>out
@@ -531,8 +554,10 @@ cdef class _ChanOp:
         raise StopIteration(res)
 
     cdef int step(self, PyObject **out) except -1:
-        """HOW_ASYNC's shell. 0: done, *out an owned result (NULL for None);
-        1: parked (yield *out = PARK); raises on error."""
+        """HOW_ASYNC's shell (outside a lightweight goroutine the wait goes
+        on in aio_wait, HOW_AIO's). 0: done, *out an owned result (NULL for
+        None); 1: parked (yield *out: PARK, or the task's future); raises
+        on error."""
         cdef Chan c = self.c
         cdef int done
         if self.state == 0:
@@ -544,6 +569,9 @@ cdef class _ChanOp:
                 return gc_parked_elsewhere(CHANOP_NAMES[self.mode], (<G>self.sg.link.g).goid)
             self.state = 2
             done = chan_woken(c, self.mode, &self.sg, &self.suspect, out) == 0
+            if self.aiog is not None:       # HOW_AIO: its future is spent; a retry makes a new G
+                aio_unpark(self.aiog)
+                self.aiog = None
             if not done:
                 self.state = 0              # retry
                 done = chan_try(c, self.mode, self.value, out)
@@ -551,22 +579,45 @@ cdef class _ChanOp:
             gc_awaited_again(CHANOP_NAMES[self.mode])
             return -1
         if done:
-            # over (its waiter, if any, unlinked and holding no value):
-            # release the channel and a send's value now rather than when
-            # the object is reused, and offer it to the cache. *out is
-            # recv()'s result already (NULL: None)
-            if self.mode == MODE_SEND:
-                self.value = None
-            self.state = 2
-            self.c = None
-            if GC_OP_CACHE:
-                gc_cache_push(&gc_op_cache, <PyObject *>self)
-            if self.mode >= MODE_RECV_OK:
-                return finish_recv(self.mode, out)
-            return 0
-        chan_wait(c, self.mode, self.value, &self.sg, HOW_ASYNC, self.suspect, self)
+            return self.finish(out)
+        if chan_wait(c, self.mode, self.value, &self.sg, HOW_ASYNC, self.suspect, self, None) == 2:
+            return self.aio_wait(out)
         self.state = 1
         out[0] = PARK_PTR
+        return 1
+
+    cdef inline int finish(self, PyObject **out) except -1:
+        """The operation is over (its waiter, if any, unlinked and holding
+        no value): release the channel and a send's value now rather than
+        when the object is reused, and offer it to the cache. *out is
+        recv()'s result already (NULL: None)."""
+        if self.mode == MODE_SEND:
+            self.value = None
+        self.state = 2
+        self.c = None
+        if GC_OP_CACHE:
+            gc_cache_push(&gc_op_cache, <PyObject *>self)
+        if self.mode >= MODE_RECV_OK:
+            return finish_recv(self.mode, out)
+        return 0
+
+    cdef int aio_wait(self, PyObject **out) except -1:
+        """HOW_AIO's shell: step() must wait outside a lightweight goroutine
+        (chan_wait returned 2, nothing locked). An asyncio task waits on a
+        pseudo-G, made here with no lock held (it allocates), after which
+        the one path runs again; its task steps us again once the future
+        is resolved (step(), state 1), or throws into us when cancelled
+        (aio_throw). No event loop in this thread: park_refused."""
+        cdef Chan c = self.c
+        self.aiog = aio_waiter_g()
+        if self.aiog is None:
+            raise park_refused(self.mode, HOW_AIO)
+        if chan_try(c, self.mode, self.value, out):
+            self.aiog = None
+            return self.finish(out)
+        chan_wait(c, self.mode, self.value, &self.sg, HOW_AIO, self.suspect, self, self.aiog)
+        self.state = 1
+        out[0] = <PyObject *>self.aiog.coro
         return 1
 
     def _cancel(self):
@@ -578,15 +629,49 @@ cdef class _ChanOp:
         still queued, and drop a value a sender handed over."""
         if self.state != 1:
             return
+        if self.aiog is not None:       # HOW_AIO: take the pseudo-G back (or wait for its waker)
+            aio_withdraw(self.aiog)
+            aio_unpark(self.aiog)
         self.cancel()
         self.state = 2
-        goroutine_closed_outside(self.sg.link.g)     # closed from outside: the goroutine ends
+        if self.aiog is None:
+            goroutine_closed_outside(self.sg.link.g)     # closed from outside: the goroutine ends
+        self.aiog = None
         self.c = None
         self.value = None
 
     def throw(self, typ, val=None, tb=None):
-        """As close(), then the exception goes on (close_then_throw)."""
+        """As close(), then the exception goes on (close_then_throw); an
+        asyncio task's wait: aio_throw."""
+        if self.state == 1 and self.aiog is not None:
+            return self.aio_throw(typ, val, tb)
         return close_then_throw(self, typ, val, tb)
+
+    cdef object aio_throw(self, typ, val, tb):
+        """An asyncio task waiting on us is cancelled (any exception thrown
+        in). If it takes its pseudo-G back, nothing was exchanged: unlink
+        and raise. If a waker won first, the value was moved (a receive got
+        one, a send delivered its own): complete with it - the exception is
+        absorbed rather than the value lost (docs/asyncio.md)."""
+        cdef PyObject *out = NULL
+        cdef G gp = self.aiog
+        if aio_withdraw(gp):
+            aio_unpark(gp)
+            self.cancel()
+            self.state = 2
+            self.aiog = None
+            self.c = None
+            self.value = None
+            raise thrown_exception(typ, val, tb)
+        # claim is 1 and the waker's results are visible: step() completes
+        # (and drops the pseudo-G)
+        if self.step(&out) == 1:
+            return <object>out
+        if out == NULL:
+            raise StopIteration
+        res = <object>out
+        Py_DECREF(res)
+        raise StopIteration(res)
 
     cdef void cancel(self):
         """Unlink the waiter if still queued (teardown, close)."""
@@ -921,6 +1006,7 @@ cdef class _Select:
     cdef _SelectLocks lockset     # (locks, nlocks) for the park's unlock function
     cdef void *heap               # malloc block for > 8 cases, else NULL
     cdef G gp
+    cdef G aiog                   # HOW_AIO: an asyncio task's pseudo-G (owned) from aio_wait until woken or withdrawn, else None
     cdef object result
     cdef selcase in_cs[8]
     cdef sudog in_sgs[8]
@@ -948,14 +1034,16 @@ cdef class _Select:
         cdef PyObject *out = NULL
         self.awaited = 1        # driven by hand: used, not forgotten
         if self.step(&out) == 1:
-            return PARK
+            return <object>out      # PARK, or an asyncio task's future
         res = <object>out
         Py_DECREF(res)
         raise StopIteration(res)
 
     cdef int step(self, PyObject **out) except -1:
-        """HOW_ASYNC's shell. 0: done, *out an owned (index, value); 1:
-        parked (*out = PARK)."""
+        """HOW_ASYNC's shell (outside a lightweight goroutine the wait goes
+        on in aio_wait, HOW_AIO's). 0: done, *out an owned (index, value);
+        1: parked (*out: PARK, or the task's future)."""
+        cdef int r
         if self.state != 0:
             if self.state != 1:
                 gc_awaited_again(b"select()")
@@ -964,10 +1052,37 @@ cdef class _Select:
                 # stepped by hand while its goroutine is still parked
                 return gc_parked_elsewhere(b"select()", self.gp.goid)
             self.pass3()            # done, or state 0 again: retry
-        if self.state == 0 and self.pass1(HOW_ASYNC):
-            self.do_park(HOW_ASYNC)
-            out[0] = PARK_PTR
+            if self.aiog is not None:       # HOW_AIO: its future is spent; a retry makes a new G
+                aio_unpark(self.aiog)
+                self.aiog = None
+        if self.state == 0:
+            r = self.pass1(HOW_ASYNC)
+            if r == 2:
+                return self.aio_wait(out)
+            if r:
+                self.do_park(HOW_ASYNC)
+                out[0] = PARK_PTR
+                return 1
+        res = self.result
+        self.result = None
+        self.finished()
+        Py_INCREF(res)
+        out[0] = <PyObject *>res
+        return 0
+
+    cdef int aio_wait(self, PyObject **out) except -1:
+        """HOW_AIO's shell: pass1 found the caller is no lightweight
+        goroutine (it returned 2, nothing locked). As _ChanOp.aio_wait: a
+        pseudo-G made with no lock held, then pass1 again; resumed by
+        step() (state 1) or cancelled through aio_throw."""
+        self.aiog = aio_waiter_g()
+        if self.aiog is None:
+            raise park_refused(MODE_SELECT, HOW_AIO)
+        if self.pass1(HOW_AIO):
+            self.do_park(HOW_AIO)
+            out[0] = <PyObject *>self.aiog.coro
             return 1
+        self.aiog = None
         res = self.result
         self.result = None
         self.finished()
@@ -1027,7 +1142,9 @@ cdef class _Select:
     cdef int pass1(self, int32_t how) except -1:
         """Passes 1 and 2, for any kind of caller. 0: done (self.result
         set). 1: the caller must park (park(), unlock_select): a waiter is
-        linked on every case's channel for self.gp, every channel locked."""
+        linked on every case's channel for self.gp, every channel locked.
+        2 (HOW_ASYNC only): it must park but is no lightweight goroutine,
+        nothing locked: step() goes on as HOW_AIO."""
         cdef int32_t n = self.ncases
         cdef int32_t i, j, k, t, win = -1
         cdef int32_t *order = self.order
@@ -1089,9 +1206,11 @@ cdef class _Select:
         if self.suspect:
             self.unlock_all()
             raise deadlock_error()
-        gp = parker(how)
+        gp = parker(how, self.aiog)
         if gp is None:
             self.unlock_all()
+            if how == HOW_ASYNC:
+                return 2
             raise park_refused(MODE_SELECT, how)
         self.gp = gp
         gp.park_claim = 0
@@ -1185,15 +1304,40 @@ cdef class _Select:
         channels and point into this object (cached, then reused or freed):
         unlink them, drop the values we hold and the G."""
         if self.state == 1:
+            if self.aiog is not None:   # HOW_AIO: take the pseudo-G back (or wait for its waker)
+                aio_withdraw(self.aiog)
+                aio_unpark(self.aiog)
             self.cancel()
             self.state = 2
-            if self.gp is not None:
+            if self.gp is not None and self.aiog is None:
                 goroutine_closed_outside(<PyObject *>self.gp)   # closed from outside: the goroutine ends
         self.gp = None
+        self.aiog = None
 
     def throw(self, typ, val=None, tb=None):
-        """As close(), then the exception goes on (close_then_throw)."""
+        """As close(), then the exception goes on (close_then_throw); an
+        asyncio task's wait: aio_throw."""
+        if self.state == 1 and self.aiog is not None:
+            return self.aio_throw(typ, val, tb)
         return close_then_throw(self, typ, val, tb)
+
+    cdef object aio_throw(self, typ, val, tb):
+        """An asyncio task waiting in select is cancelled: as
+        _ChanOp.aio_throw - withdrawn, or completed with the case that
+        fired (its value is not lost)."""
+        cdef PyObject *out = NULL
+        if aio_withdraw(self.aiog):
+            aio_unpark(self.aiog)
+            self.cancel()
+            self.aiog = None
+            self.finished()
+            raise thrown_exception(typ, val, tb)
+        # claim is 1 and the winner's results are visible: step() completes
+        if self.step(&out) == 1:
+            return <object>out
+        res = <object>out
+        Py_DECREF(res)
+        raise StopIteration(res)
 
     cdef void cancel(self):
         if self.state == 1:

@@ -59,6 +59,7 @@ cdef enum GKind:
     G_ASYNC = 0
     G_SYNC = 1
     G_THREAD = 2
+    G_AIO = 3       # an asyncio task's wait in a gocore operation (_aiowait.pxi)
 
 # Why a G waits: the strings in WAIT_REASONS (in _sched.pyx) appear in
 # dump_goroutines().
@@ -159,6 +160,18 @@ cdef int timer_modify_locked(gc_timer *t, int64_t when) noexcept nogil  # Caller
 cdef void timer_unlock() noexcept nogil
 cdef void timer_unlock_cb(void *arg) noexcept nogil  # gopark unlockf
 cdef void timer_sweep(int (*dead)(gc_timer *t) noexcept) noexcept  # Requires GIL
+
+# asyncio tasks wait in gocore operations (gocore/_aiowait.pxi has
+# the protocol). An awaitable outside a lightweight goroutine gets a G_AIO G
+# (aio_waiter_g, before taking any lock: it allocates), links its waiters
+# for it as for a goroutine, parks with aio_park (returns the future to
+# yield) and, when its task is cancelled, takes the G back with
+# aio_withdraw (1: nothing was exchanged).
+cdef G aio_waiter_g()                       # None if no asyncio loop runs in this thread (Requires GIL)
+cdef int aio_rearm(G gp) except -1          # a fresh future before parking again (no lock held)
+cdef PyObject *aio_park(G gp, void (*unlockf)(void *) noexcept nogil, void *arg) noexcept
+cdef int aio_withdraw(G gp) noexcept        # 1: won back, nothing exchanged; 0: a waker's results are visible
+cdef void aio_unpark(G gp) noexcept         # the operation is done with gp's future
 
 # debug builds (GOCORE_DEBUG): the counters of csrc/gocore_config.h
 cdef int64_t *dbg_counters() noexcept nogil

@@ -146,3 +146,4 @@ include "_sched_debug.pxi"
 # ---------------------------------------------------------------- the network poller
 
 include "_netpoll.pxi"
+include "_aiowait.pxi"        # asyncio tasks wait in gocore operations (G_AIO pseudo-Gs)

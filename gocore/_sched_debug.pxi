@@ -24,8 +24,9 @@ cdef int64_t *dbg_counters() noexcept nogil:
 
 cdef int g_counted(PyObject *o) noexcept:
     """tp_dealloc hook: was o counted in GC_DBG_G_OBJECTS (a goroutine, not
-    a plain thread's THREAD G)? Reads a C field only: o's refcount is 0."""
-    return (<G>o).kind != G_THREAD
+    a plain thread's THREAD G, nor an asyncio task's AIO G)? Reads a C
+    field only: o's refcount is 0."""
+    return (<G>o).kind != G_THREAD and (<G>o).kind != G_AIO
 
 if GOCORE_DEBUG:
     gc_dbg_ctr = gc_dbg_store

@@ -29,7 +29,7 @@ cdef object _thread_gs = threading.local()
 @cython.freelist(256)
 cdef class G:
     def __repr__(self):
-        return f"<goroutine {self.goid} {('async', 'sync', 'thread')[self.kind]}>"
+        return f"<goroutine {self.goid} {('async', 'sync', 'thread', 'aio')[self.kind]}>"
 
 gc_internal_type(G)                 # only newg() builds Gs
 
@@ -266,6 +266,9 @@ cdef void goready(G gp) noexcept:
                   b"goready: G is not parked (G_WAITING): a second goready for one gopark?")
     gc_assert_msg(ld_acq_u32(&gp.park_claim) == 1,
                   b"goready: the caller did not win the G's park_claim")
+    if gp.kind == G_AIO:         # an asyncio task's wait: wake its loop (_aiowait.pxi)
+        aio_ready(gp)
+        return
     if gp.kind != G_ASYNC:
         if gp.kind == G_THREAD and not gp.is_main:
             fetch_add_i32(&nthreadparked, -1)   # counted as running from the wake-up on

@@ -17,9 +17,11 @@
 #      releases q.lock and then calls goready - exactly one goready per park.
 # One path per operation for both kinds of caller: op_enqueue (steps 1-2)
 # and, after the park, op_woken (retry, compete again, or done). The
-# awaitable's step() (lightweight goroutines: yields PARK) and thread_wait
-# (threads and sync goroutines: parks the OS thread) are short shells over
-# it, as in _chan.pyx. No Python-level lock, no loop that polls.
+# awaitable's step() (lightweight goroutines: yields PARK; an asyncio
+# task's wait goes on in _SyncOp.aio_wait, on a G_AIO pseudo-G, yielding
+# its future: gocore/_aiowait.pxi) and thread_wait (threads and sync
+# goroutines: parks the OS thread) are short shells over it, as in
+# _chan.pyx. No Python-level lock, no loop that polls.
 #
 # Mutex fairness (Go's two modes). Normal mode: unlock clears LOCKED and
 # wakes the head waiter (setting WOKEN so that further unlocks do not wake
@@ -62,7 +64,8 @@ from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect,
                             goroutine_closed_outside, is_async_function,
                             park_sentinel, dbg_counters,
-                            G_ASYNC, WAKE_NORMAL,
+                            G_ASYNC, G_AIO, WAKE_NORMAL,
+                            aio_waiter_g, aio_rearm, aio_park, aio_withdraw, aio_unpark,
                             W_MUTEX, W_RWMUTEX_R, W_RWMUTEX_W, W_WAITGROUP,
                             W_ONCE, W_SEMAPHORE)
 from gocore._chan cimport close_then_throw
@@ -204,7 +207,7 @@ cdef object park_error(int32_t op, bint thread):
             f"{BLOCKING_FORMS[op]} would block a lightweight goroutine's worker thread: "
             f"use `{AWAIT_FORMS[op]}` inside async goroutines")
     return RuntimeError(
-        f"{AWAIT_FORMS[op]} outside a gocore goroutine: plain threads and sync "
+        f"{AWAIT_FORMS[op]} outside a gocore goroutine or asyncio task: plain threads and sync "
         f"goroutines use {BLOCKING_FORMS[op]}")
 
 cdef int refuse_park(int32_t op, bint thread, bint suspect) except -1:
@@ -217,12 +220,13 @@ cdef int refuse_park(int32_t op, bint thread, bint suspect) except -1:
     raise park_error(op, thread)
 
 cdef inline bint can_park(G gp, bint thread) noexcept:
-    """May gp park in this mode? (Requires GIL.)"""
+    """May gp park in this mode? (Requires GIL.) Not thread: a lightweight
+    goroutine, or an asyncio task's pseudo-G (_SyncOp.aio_wait)."""
     if gp is None:
         return False
     if thread:
         return gp.kind != G_ASYNC
-    return gp.kind == G_ASYNC
+    return gp.kind == G_ASYNC or gp.kind == G_AIO
 
 
 # ---------------------------------------------------------------- Mutex
@@ -749,6 +753,7 @@ cdef class _SyncOp:
     cdef bint suspect           # retrying after a deadlock wake-up: waiting again raises
     cdef bint awaited           # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it
     cdef swaiter w
+    cdef G aiog                 # an asyncio task's pseudo-G (owned) while its wait lasts (aio_wait), else None
 
     def __await__(self):
         # (`await` reaches syncop_am_await; the same rule for op.__await__())
@@ -763,20 +768,26 @@ cdef class _SyncOp:
     def __next__(self):
         self.awaited = 1        # driven by hand: used, not forgotten
         if self.step() == 1:
-            return PARK
+            return PARK if self.aiog is None else self.aiog.coro     # or an asyncio task's future
         raise StopIteration
 
     cdef int step(self) except -1:
-        """The awaitable's shell. 0: done; 1: parked (yield PARK); raises
-        on error."""
+        """The awaitable's shell (outside a lightweight goroutine the wait
+        goes on in aio_wait). 0: done; 1: parked (yield PARK, or the
+        task's future); raises on error."""
         cdef _SyncBase p = self.prim
         cdef bint again = False
+        cdef G gp
         if self.state == 1:
             if ld_acq_u32(self.w.link.claim) == 0:
                 # stepped by hand (next()) while its goroutine is still parked
                 return gc_parked_elsewhere(SYNCOP_NAMES[self.op], (<G>self.w.link.g).goid)
             self.state = 2
+            if self.aiog is not None:
+                aio_unpark(self.aiog)       # woken: its future is spent
             if op_woken(p, self.op, &self.w, &self.suspect, &again) == 0:
+                if self.aiog is not None:
+                    self.aiog = None
                 return 0
             self.state = 0
         elif self.state != 0:
@@ -785,10 +796,34 @@ cdef class _SyncOp:
         elif self.op == OP_LOCK and mutex_trylock(<Mutex>p):
             self.state = 2
             return 0
-        if op_enqueue(p, self.op, &self.w, getg_or_none(), False, again, self.suspect) == 0:
+        gp = getg_or_none()
+        if gp is None or gp.kind != G_ASYNC:
+            return self.aio_wait(again)
+        if op_enqueue(p, self.op, &self.w, gp, False, again, self.suspect) == 0:
             self.state = 2
             return 0
-        gopark_async(<G>self.w.link.g, semaq_unlock_cb, <void *>&p.q.lock, op_reason(self.op), self)
+        gopark_async(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(self.op), self)
+        self.state = 1
+        return 1
+
+    cdef int aio_wait(self, bint again) except -1:
+        """The shell's wait outside a lightweight goroutine (no lock held):
+        an asyncio task waits on a pseudo-G made (or, for a Mutex waiter
+        that competes again, given a fresh future) before op_enqueue takes
+        q.lock, as both allocate. No event loop in this thread: op_enqueue
+        refuses the park (park_error). The task steps us again once the
+        future is resolved (step(), state 1); cancelled, it throws into us:
+        close() takes the G back, or gives back what a waker handed over."""
+        cdef _SyncBase p = self.prim
+        if self.aiog is None:
+            self.aiog = aio_waiter_g()
+        else:
+            aio_rearm(self.aiog)
+        if op_enqueue(p, self.op, &self.w, self.aiog, False, again, self.suspect) == 0:
+            self.state = 2
+            self.aiog = None
+            return 0
+        aio_park(self.aiog, semaq_unlock_cb, <void *>&p.q.lock)
         self.state = 1
         return 1
 
@@ -803,6 +838,16 @@ cdef class _SyncOp:
         if self.state != 1:
             return
         self.state = 3
+        if self.aiog is not None:
+            # an asyncio task's wait: take the pseudo-G back and unlink; or
+            # a waker won it first: give back what it handed over
+            if aio_withdraw(self.aiog):
+                op_cancel(self.prim, self.op, &self.w)
+            else:
+                op_giveback(self.prim, self.op, &self.w)
+            aio_unpark(self.aiog)
+            self.aiog = None
+            return
         op_cancel(self.prim, self.op, &self.w)
         if not self.w.link.linked and ld_acq_u32(self.w.link.claim) != 0 and \
                 (<G>self.w.link.g).wake_flags == WAKE_NORMAL:
@@ -817,9 +862,12 @@ cdef class _SyncOp:
 cdef int syncop_am_send(PyObject *self, PyObject *arg, PyObject **presult) except -1:
     """am_send slot (3.10+): finish the await without a StopIteration.
     PYGEN_RETURN (0), PYGEN_NEXT (1) or PYGEN_ERROR (-1, exception set)."""
+    cdef PyObject *out
     if (<_SyncOp>self).step() == 1:
-        Py_INCREF(PARK)
-        presult[0] = PARK_PTR
+        # PARK, or an asyncio task's future
+        out = PARK_PTR if (<_SyncOp>self).aiog is None else <PyObject *>(<_SyncOp>self).aiog.coro
+        Py_INCREF(<object>out)
+        presult[0] = out
         return 1
     Py_INCREF(None)
     presult[0] = <PyObject *>None

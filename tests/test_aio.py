@@ -1,5 +1,5 @@
 """gocore.aio, direction 1: goroutines call asyncio coroutines
-(DESIGN.md §6; docs/aio.md)."""
+(DESIGN.md §6; docs/asyncio.md)."""
 import asyncio
 import gc
 import os

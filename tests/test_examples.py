@@ -366,3 +366,19 @@ def test_every_example_has_a_header():
     for p in EXAMPLES.glob("q*.py"):
         doc = p.read_text().split('"""')[1]
         assert "gocore differences" in doc or "gocore" in doc, p.name
+
+
+def _importable(*mods):
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in mods)
+
+
+@pytest.mark.skipif(not _importable("aiohttp", "httpx"), reason="aiohttp and httpx not installed")
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("procs", PROCS, ids=[f"procs{n}" for n in PROCS])
+def test_aio_bridge_selftest(procs):
+    """issue 18 item 3: an aiohttp server whose handlers hand work to
+    goroutines over a Chan and await the reply; the goroutines fetch from
+    it with httpx through aio.call. 200 concurrent requests, each checked."""
+    assert ok("aio_bridge.py", procs, args=["--selftest"], timeout=80) == [
+        "selftest: ok (200 requests)"]
