@@ -1063,12 +1063,7 @@ cdef class _Select:
                 self.do_park(HOW_ASYNC)
                 out[0] = PARK_PTR
                 return 1
-        res = self.result
-        self.result = None
-        self.finished()
-        Py_INCREF(res)
-        out[0] = <PyObject *>res
-        return 0
+        return self.take_result(out)
 
     cdef int aio_wait(self, PyObject **out) except -1:
         """HOW_AIO's shell: pass1 found the caller is no lightweight
@@ -1083,6 +1078,10 @@ cdef class _Select:
             out[0] = <PyObject *>self.aiog.coro
             return 1
         self.aiog = None
+        return self.take_result(out)
+
+    cdef inline int take_result(self, PyObject **out) noexcept:
+        """Done: *out = the result (owned), and the select is finished."""
         res = self.result
         self.result = None
         self.finished()
