@@ -44,12 +44,12 @@ from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_aw
                                       gc_parked_elsewhere, gc_mark_awaited)
 from gocore._includes.config cimport (GOCORE_DEBUG, gc_assert_msg, gc_dbg_add, gc_dbg_ctr,
                                       GC_DBG_CHAN_WAITERS)
-from gocore._sched cimport aio_waiter_g, aio_park, aio_withdraw, aio_unpark
 from gocore._sched cimport (G, getg, getg_or_none, on_async_g, gopark_async,
                             gopark_thread, goready, check_wake, deadlock_suspect, park_sentinel,
                             check_goexit, goroutine_closed_outside,
-                            G_ASYNC, G_AIO, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
-                            W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters)
+                            G_ASYNC, W_CHAN_RECV, W_CHAN_SEND, W_SELECT,
+                            W_SELECT_NO_CASES, W_CHAN_NIL, W_CHAN_NIL_SEND, WAKE_NORMAL, dbg_counters,
+                            aio_waiter_g, aio_park, aio_withdraw, aio_unpark)
 
 from types import GenericAlias
 from gocore._sched import DeadlockError
