@@ -75,9 +75,11 @@ async def raw_http_server(delay=0.0, stats=None):
     """A minimal keep-alive HTTP/1.1 server (asyncio streams): answers every
     GET with its path. stats (a dict) gets the peak of requests in flight."""
     inflight = 0
+    handlers = set()     # _close cancels them: since 3.12 wait_closed() waits for every connection
 
     async def handle(r, w):
         nonlocal inflight
+        handlers.add(asyncio.current_task())
         try:
             while True:
                 line = await r.readline()
@@ -97,8 +99,10 @@ async def raw_http_server(delay=0.0, stats=None):
         except (ConnectionError, asyncio.IncompleteReadError, IndexError):
             pass
         finally:
+            handlers.discard(asyncio.current_task())
             w.close()
     srv = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+    srv.gocore_test_handlers = handlers
     return srv, srv.sockets[0].getsockname()[1]
 
 
@@ -143,6 +147,8 @@ def test_httpx_from_1000_goroutines(side):
 
 async def _close(srv):
     srv.close()
+    for t in list(getattr(srv, "gocore_test_handlers", ())):
+        t.cancel()      # a handler still sleeping on a slow request
     await srv.wait_closed()
 
 
