@@ -186,11 +186,15 @@ def test_concurrent_stealing_every_g_exactly_once(thieves):
     queue) and takes some back while `thieves` threads steal from it and
     from each other and take from the global queue: each G comes out once."""
     n = 200_000
-    r = hooks.runq_stress(thieves=thieves, ngs=n, timeout=40.0)
-    assert not r["timed_out"], r
-    assert r["ok"], r
-    assert r["owner_gets"] + r["thief_gets"] + r["steals"] + r["global_gets"] == n, r
-    # every path was taken: the test exercised what it claims to
+    for attempt in range(5):
+        r = hooks.runq_stress(thieves=thieves, ngs=n, timeout=40.0 / 5)
+        assert not r["timed_out"], r
+        assert r["ok"], r
+        assert r["owner_gets"] + r["thief_gets"] + r["steals"] + r["global_gets"] == n, r
+        # every path was taken, so the run exercised what it claims to; on a
+        # loaded machine one run can miss the global queue: run again
+        if r["steals"] > 0 and r["global_gets"] > 0 and r["owner_gets"] > 0:
+            break
     assert r["steals"] > 0 and r["global_gets"] > 0 and r["owner_gets"] > 0, r
 
 
