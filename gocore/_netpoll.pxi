@@ -74,6 +74,14 @@ cdef void np_inject(void **gs, int n, gc_p *pp) noexcept nogil:
     if pp != NULL:
         for i in range(n):
             np_ready_one(gs[i], pp, &nglobal)
+        # The poller runs one of them; the rest wait on its P unless an idle
+        # P's M steals them (goready's rule; Go's injectglist starts Ms for
+        # idle Ps). Without this a free-threaded server at gomaxprocs 2 ran
+        # every connection on the polling M (E2W: 1.00x of gomaxprocs 1).
+        # GIL builds keep them local, as goready does: a second M would
+        # only contend for the GIL.
+        if n > 1 and not GC_GIL_BUILD:
+            wakep()
         return
     gc_mutex_lock(&sched.lock)
     for i in range(n):

@@ -2,6 +2,7 @@
 its name or docstring: net_test.go, conn_test.go, tcpsock_test.go,
 unixsock_test.go), close semantics, bad input, dump and deadlock detection
 with goroutines waiting on I/O. Loopback only."""
+import collections
 import os
 import socket
 import tempfile
@@ -13,7 +14,7 @@ import pytest
 import gocore
 from gocore import Chan, WaitGroup, go, net, sleep
 
-from conftest import wait_until
+from conftest import FREE_THREADED, wait_until
 from gocore._testhooks import wait_parked
 
 pytestmark = pytest.mark.timeout(60)
@@ -602,3 +603,75 @@ def test_teardown_closes_goroutines_parked_on_io(rt):
 async def _echo_once(s, c):
     await c.write(b"again")
     return await s.read() == b"again"
+
+
+# ---------------------------------------------------------------- one poll readies many
+
+@pytest.mark.skipif(not FREE_THREADED,
+                    reason="GIL builds keep a poll's goroutines on the polling M (goready's rule)")
+@pytest.mark.timeout(60)
+def test_goroutines_readied_by_one_poll_spread_over_ps():
+    """Go's injectglist: the goroutines one poll readies are offered to idle
+    Ps, not all left on the polling M's P. 16 connections whose handlers each
+    do about 1 ms of Python per request (under sysmon's 10 ms hand-off), all
+    made ready at once by a client thread: at gomaxprocs 2 the handlers
+    run on both Ms (E2W before the fix: every request on the polling M)."""
+    nconn, rounds = 16, 40
+    threads = collections.Counter()
+
+    def work():
+        t = time.perf_counter() + 0.001
+        while time.perf_counter() < t:
+            pass
+
+    async def handler(s):
+        for _ in range(rounds):
+            if not await s.read(1):
+                break
+            threads[threading.get_ident()] += 1
+            work()
+            await s.write(b"y")
+        s.close()
+
+    def client(addr, errors):
+        # a plain thread with blocking sockets, as a load generator would be
+        try:
+            cs = [socket.create_connection(addr[:2]) for _ in range(nconn)]
+            for _ in range(rounds):
+                for c in cs:          # every request in flight before any reply
+                    c.sendall(b"x")
+                for c in cs:
+                    assert c.recv(1) == b"y"
+            for c in cs:
+                c.close()
+        except BaseException as e:
+            errors.append(e)
+
+    async def main():
+        ln = net.listen("tcp", "127.0.0.1:0")
+        errors = []
+        t = threading.Thread(target=client, args=(ln.addr, errors))
+        t.start()
+        wg = WaitGroup()
+        for _ in range(nconn):
+            s = await ln.accept()
+            wg.add(1)
+            async def serve(s=s):
+                try:
+                    await handler(s)
+                finally:
+                    wg.done()
+            go(serve)
+        await wg.wait()
+        ln.close()
+        t.join()
+        assert not errors, errors
+
+    saved = gocore.gomaxprocs(2)
+    try:
+        gocore.run(main)
+    finally:
+        gocore.gomaxprocs(saved)
+    assert len(threads) >= 2, f"every handler ran on one thread: {threads}"
+    # measured: 50/50 with the fix; 58-90% on one M before it
+    assert max(threads.values()) < 0.9 * nconn * rounds, f"one M ran nearly all: {threads}"
