@@ -564,6 +564,29 @@ cdef void teardown(gc_m *m0) except *:
         with nogil:
             gc_sleep_us(200)
     # Take every queued G out of the run queues (their references are ours).
+    held = drain_runqs()
+    sched.gen += 1                       # orphan stragglers
+    st_rel_i32(&sched.running, 0)
+    sched.m0 = NULL
+    # Close what is left: runnable and parked goroutines alike. Closing one
+    # can ready another (a Mutex waiter's close gives the lock it was handed
+    # to the next waiter; goready queues that G): drain again, so no closed
+    # G is left queued for the next run() to execute a second time.
+    for gp in _all_goroutines():
+        close_goroutine(gp)
+    held += drain_runqs()
+    del held
+    drop_timers()
+    aio = sys.modules.get("gocore.aio")
+    if aio is not None:
+        aio._runtime_stopped()           # stop its asyncio loop (cancels what is left); never raises
+
+
+cdef list drain_runqs():
+    """Requires GIL; no M runs. Empty the global queue and every P's ring;
+    returns their Gs (the queues' references move to the list)."""
+    cdef void *q
+    cdef int32_t i
     held = []
     gc_mutex_lock(&sched.lock)
     while True:
@@ -578,17 +601,7 @@ cdef void teardown(gc_m *m0) except *:
             if q == NULL:
                 break
             held.append(<object>q); Py_DECREF(<object>q)
-    sched.gen += 1                       # orphan stragglers
-    st_rel_i32(&sched.running, 0)
-    sched.m0 = NULL
-    # Close what is left: runnable and parked goroutines alike.
-    for gp in _all_goroutines():
-        close_goroutine(gp)
-    del held
-    drop_timers()
-    aio = sys.modules.get("gocore.aio")
-    if aio is not None:
-        aio._runtime_stopped()           # stop its asyncio loop (cancels what is left); never raises
+    return held
 
 
 cdef bint goexit_ignored(G gp) noexcept:

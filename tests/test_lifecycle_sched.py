@@ -3,6 +3,7 @@ rules"): goroutines that outlive run(), fork, the background runtime's
 hand-over to run(), deadlock detection when a sync goroutine blocks last,
 and the misuse of go()/run()/gomaxprocs(). Programs that could hang or end
 the process run in subprocesses (tests/progs/lifecycle_*.py)."""
+import sys
 import threading
 import time
 
@@ -399,3 +400,40 @@ def test_issue14_one_ms_calls_are_handed_off(procs):
     before = gocore.stats()["retakes"]
     took = _sleepers(40, 0.001)
     assert gocore.stats()["retakes"] - before >= 10, took
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_goroutines_readied_while_teardown_closes_do_not_run_again(procs):
+    """run() ends with goroutines queued on a Mutex: closing the one the lock
+    was handed to passes the lock to the next waiter, whose goready queued it
+    after teardown had emptied the run queues. The next run() then ran that
+    closed goroutine again (its body a second time, num_goroutine() off by
+    two per run, TypeError for one whose arguments were dropped)."""
+    starts = []
+
+    async def main(tag):
+        mu = gocore.Mutex()
+        await mu.lock()
+
+        async def waiter():         # no arguments: a second run of it gets this far
+            starts.append(tag)
+            await mu.lock()
+            mu.unlock()
+        for _ in range(3):
+            go(waiter)
+        await gocore.sleep(0.02)
+        mu.unlock()                 # hand-off to one waiter; run() ends at once
+
+    unraisable = []
+    saved_hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    saved = gocore.gomaxprocs(procs)
+    try:
+        for tag in range(4):
+            run(main, tag)
+            assert gocore.num_goroutine() == 1, f"after run {tag}"
+        assert sorted(starts) == [t for t in range(4) for _ in range(3)], starts
+        assert not unraisable, [u.exc_value for u in unraisable]
+    finally:
+        gocore.gomaxprocs(saved)
+        sys.unraisablehook = saved_hook
