@@ -21,6 +21,7 @@ import sys
 import time
 
 from . import common as C
+from .common import cpu_name
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ONE = os.path.join(BENCH_DIR, "_one.py")
@@ -110,17 +111,6 @@ def probe(runtime, timeout):
             return json.loads(line[len("@@PROBE "):]), None
     lines = (p.stderr.strip() or "unknown error").splitlines()
     return None, lines[-1]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --- formatting ---------------------------------------------------------------

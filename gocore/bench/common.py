@@ -11,6 +11,7 @@ runner can import it without loading any of the runtimes it compares.
 
 import hashlib
 import os
+import platform
 import sys
 import time
 
@@ -163,3 +164,15 @@ def cpu_sum(n):
 
 def check_cpu_sums(out, goroutines, n):
     check(out == [n * (n - 1) // 2] * goroutines, "B11 sums")
+
+
+def cpu_name():
+    """The CPU model, for the header of every benchmark report."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

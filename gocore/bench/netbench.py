@@ -34,6 +34,11 @@ import sys
 import tempfile
 import time
 
+if __package__:
+    from .common import cpu_name
+else:
+    from common import cpu_name
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SERVE = os.path.join(BENCH_DIR, "_serve.py")
 HOST = "127.0.0.1"
@@ -858,7 +863,7 @@ def main(argv=None):
         rc = rc or rc2
         if args.json:
             data = {"scale": args.scale, "reps": args.reps, "python": platform.python_version(),
-                    "cpu": _cpu_name(), "cpus": os.cpu_count(), "runs": []}
+                    "cpu": cpu_name(), "cpus": os.cpu_count(), "runs": []}
             if args.tests and os.path.exists(args.json):
                 with open(args.json) as f:
                     data = json.load(f)          # the E1/E4 part of this run
@@ -927,7 +932,7 @@ def main_echo(args):
 
         print(f"# gocore network benchmarks: scale={args.scale}, reps={args.reps}")
         print(f"# python {platform.python_version()}, {platform.system()} {platform.machine()}, "
-              f"{_cpu_name()}, {os.cpu_count()} logical CPUs; "
+              f"{cpu_name()}, {os.cpu_count()} logical CPUs; "
               + (pin_note or f"server on CPU {ctx.server_cpu}, client on CPU {ctx.client_cpu}"))
         versions = [f"{s} {info[s]['version']}" for s in ("gocore", "uvloop-proto", "gevent", "trio")
                     if s in info]
@@ -1003,7 +1008,7 @@ def main_echo(args):
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"scale": args.scale, "reps": args.reps, "python": platform.python_version(),
-                           "cpu": _cpu_name(), "cpus": os.cpu_count(), "versions": info,
+                           "cpu": cpu_name(), "cpus": os.cpu_count(), "versions": info,
                            "go": args.go_version, "runs": raw,
                            "settings": {k: getattr(args, k) for k in (
                                "warmup", "duration", "trickle_rate", "trickle_seconds",
@@ -1021,17 +1026,6 @@ def main_echo(args):
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _gocore_from_source_tree():
