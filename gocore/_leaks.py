@@ -58,7 +58,8 @@ def find_leaks() -> list[_debug.GoroutineRecord]:
     a plain thread, the main thread; inside run() or with the runtime that
     go() starts in the background. With no runtime running there is no
     goroutine: []. It does not block or yield (the scan holds the GIL, so
-    the program stands still meanwhile: about 0.1 s per million objects).
+    the program stands still meanwhile: about 0.3 s per million reachable
+    objects).
     On a free-threaded build it needs the GIL enabled (PYTHON_GIL=1):
     otherwise RuntimeError."""
     direct, ops = _scan_types()
