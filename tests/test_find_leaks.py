@@ -557,3 +557,69 @@ def test_format_leaks_prints_the_creation_site_when_recorded():
     r.created_by = "main in goroutine 1\n        /app/x.py:3"
     assert format_leaks([r]) == ("goroutine 7 [chan receive]:\n"
                                  "  created by main in goroutine 1\n        /app/x.py:3\n")
+
+
+async def churn_worker(c, done):
+    await c.recv()
+    done.append(1)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cap", (0, 4))
+def test_no_false_positive_under_churn(rt, cap):
+    """Channels in flight: a producer makes a channel, starts a worker
+    parked on it and sends the channel through `pipe` to a consumer, which
+    wakes the worker. At every moment something alive holds each channel
+    (a local, a pipe's buffer, a parked sender's value), so while the
+    goroutines run, no worker may ever be reported - by find_leaks()
+    called from a goroutine and from a plain thread, 30 scans or more
+    interleaved with the churn."""
+    SCANS = 30
+    reported = []
+    scans = []
+    done = []
+    made = []
+    stop = threading.Event()
+
+    def thread_checker():
+        while not stop.is_set():
+            reported.extend(g.goid for g in find_leaks())
+            scans.append(1)
+            time.sleep(0.001)
+
+    async def producer(pipe):
+        while len(scans) < SCANS or len(made) < 100:
+            c = Chan()
+            go(churn_worker, c, done)
+            made.append(1)
+            await pipe.send(c)
+            del c
+        pipe.close()
+
+    async def consumer(pipe):
+        async for c in pipe:
+            await c.send(1)
+
+    async def checker():
+        while len(scans) < SCANS:
+            reported.extend(g.goid for g in find_leaks())
+            scans.append(1)
+            await gosched()
+
+    async def main():
+        pipe = Chan(cap)
+        t = threading.Thread(target=thread_checker)
+        t.start()
+        try:
+            go(producer, pipe)
+            go(consumer, pipe)
+            del pipe
+            go(checker)
+            await wait_until(lambda: len(scans) >= SCANS and len(done) == len(made), timeout=40)
+        finally:
+            stop.set()
+            t.join()
+
+    rt.run(main)
+    assert reported == []
+    assert len(made) >= 100
