@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import gocore
-from gocore import (Chan, Mutex, RWMutex, Semaphore, Timer, WaitGroup, after, go, gosched,
-                    nilchan, select, sleep)
+from gocore import (Chan, Mutex, Once, RWMutex, Semaphore, Timer, WaitGroup, after, go,
+                    gosched, nilchan, select, sleep)
 from gocore._testhooks import alive, wait_parked
 from gocore.net import wait_readable
 from gocore.testing import find_leaks, format_leaks
@@ -171,6 +171,40 @@ def test_waitgroup_never_done_and_other_primitives(rt):
 
     assert rt.run(main) == [("acquire", "semacquire"), ("rlock", "sync.RWMutex.RLock"),
                             ("wg_wait", "sync.WaitGroup.Wait")]
+
+
+async def once_do(once, fn):
+    await once.do(fn)
+
+
+async def nothing():
+    pass
+
+
+def leak_once():
+    """The first caller's fn waits on a forgotten channel, the second
+    caller waits for the first: both leaked (a chain nothing starts)."""
+    once = Once()
+    ch = Chan()
+
+    async def init():
+        await ch.recv()
+
+    go(once_do, once, init)
+    return once
+
+
+@pytest.mark.timeout(30)
+def test_once_behind_a_leaked_first_caller(rt):
+    async def main():
+        once = leak_once()
+        await wait_parked(1, reason="chan receive")
+        go(once_do, once, nothing)
+        del once
+        await wait_parked(2)
+        return names(find_leaks())
+
+    assert rt.run(main) == [("once_do", "chan receive"), ("once_do", "sync.Once.Do")]
 
 
 async def nil_recv():
