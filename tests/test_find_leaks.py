@@ -526,6 +526,7 @@ def test_many_goroutines(rt):
 
 # ---------------------------------------------------------------- where it may be called
 
+@pytest.mark.timeout(30)
 def test_no_runtime_no_goroutines():
     assert find_leaks() == []
 
@@ -575,6 +576,7 @@ def test_background_runtime_from_the_main_thread():
     assert p.stdout.strip() == "1 chan receive recv_forever"
 
 
+@pytest.mark.timeout(30)
 def test_format_leaks_prints_the_creation_site_when_recorded():
     """A record with a `created_by` (the dump's creation site, once records
     carry it) gets it printed after the stack."""
