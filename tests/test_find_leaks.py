@@ -11,6 +11,7 @@ The goroutines under test get their channels from small helper functions
 that return without keeping them: a channel still in main's own frame is
 one main could send on, which find_leaks rightly counts as live."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -408,6 +409,39 @@ def test_held_by_a_plain_threads_local_variable(rt):
         return out
 
     assert rt.run(main) == [[], [], [], [("recv_forever", "chan receive")]]
+
+
+class SignalHolder:
+    """A Python signal handler (a bound method) that owns a channel."""
+
+    def arm(self):
+        self.ch = Chan()
+        go(recv_forever, self.ch)
+
+    def fire(self, signum, frame):
+        self.ch.close()
+
+
+@pytest.mark.timeout(30)
+def test_held_by_a_signal_handler(rt):
+    """Only the SIGUSR1 handler holds the channel: a signal can still
+    close it, so its receiver is not leaked."""
+    def holder():
+        return signal.getsignal(signal.SIGUSR1).__self__
+
+    async def main():
+        holder().arm()
+        await wait_parked(1, fn=recv_forever)
+        found = names(find_leaks())
+        holder().fire(signal.SIGUSR1, None)
+        await wait_until(lambda: alive(recv_forever) == 0)
+        return found
+
+    old = signal.signal(signal.SIGUSR1, SignalHolder().fire)
+    try:
+        assert rt.run(main) == []
+    finally:
+        signal.signal(signal.SIGUSR1, old)
 
 
 async def select_with_timer(a, t):
