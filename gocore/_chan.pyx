@@ -478,7 +478,9 @@ cdef object chan_blocking(Chan c, int32_t mode, object v):
     while True:
         if chan_try(c, mode, v, &out):
             break
-        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, None, None)
+        # the thread's G.waiting is c while it waits: what find_leaks reads
+        chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, c, None)
+        getg().waiting = None
         if chan_woken(c, mode, &sg, &suspect, &out) == 0:
             break
     if mode == MODE_SEND:
@@ -622,6 +624,14 @@ cdef class _ChanOp:
 
     def _cancel(self):
         self.cancel()
+
+    def _waits_on(self):
+        """find_leaks (_sched_api.pxi): (the channel this operation waits
+        on while parked, what it holds hidden from the GC: the channel,
+        a send's value, a value handed to its waiter). Read with the GIL."""
+        c = self.c
+        return (((c,) if self.state == 1 and c is not None and not self.c.is_nil else ()),
+                (c, self.value, <object>self.sg.elem if self.sg.elem != NULL else None))
 
     def close(self):
         """The awaiting coroutine is closed while suspended on us (teardown
@@ -1295,6 +1305,22 @@ cdef class _Select:
 
     def _cancel(self):
         self.cancel()
+
+    def _waits_on(self):
+        """find_leaks (_sched_api.pxi): (the channels of its cases, but
+        nilchan; the cases tuple and the values its waiters hold), or None
+        once finished. Read with the GIL."""
+        cdef int32_t i
+        if self.cases is None:
+            return None
+        chans = []
+        held = [self.cases]
+        for i in range(self.ncases):
+            if self.cs[i].c != NULL and <object>self.cs[i].c is not None and not (<Chan>self.cs[i].c).is_nil:
+                chans.append(<object>self.cs[i].c)
+            if self.sgs[i].c != NULL and self.sgs[i].elem != NULL:
+                held.append(<object>self.sgs[i].elem)
+        return tuple(chans), tuple(held)
 
     def close(self):
         """The awaiting coroutine is closed while suspended on us: teardown

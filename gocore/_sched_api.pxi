@@ -399,3 +399,431 @@ def _aio_set_thread(int64_t ident):
 def _on_async_g():
     """Inside a lightweight goroutine? (blocking_* calls refuse to run there.)"""
     return on_async_g()
+
+
+# ---------------------------------------------------------------- find_leaks' scan
+#
+# gocore.testing.find_leaks() (gocore/_leaks.py; Go 1.26's goroutineleak
+# profile): which parked goroutines can nothing alive ever wake? A mark pass
+# over the object graph from what can still act - running and runnable
+# goroutines (coroutine, function, arguments), the frames of threads that
+# are not parked sync goroutines (on run()'s own thread only the goroutine's
+# frames above run()), module globals (sys.modules), Python signal handlers,
+# and pending timers (the heap's Timer/Ticker objects: their channels and
+# callbacks). A goroutine parked in sleep or on I/O counts as running (its
+# timer or the poller wakes it), as does one whose wait this scan cannot
+# name. Any other parked goroutine is a candidate: it becomes a root once an
+# object it waits on (a channel of its operation or select, its Mutex,
+# WaitGroup...), or its coroutine object (close() ends it), is marked; the
+# candidates never reached are leaked. The runtime's own bookkeeping (allgs,
+# run queues, waiter queues, G.waiting) is invisible to the traversal: G and
+# the operation objects are no_gc types, so a parked G's reference to what it
+# waits on is its own, never a root. An operation object reached from a live
+# object (an asyncio task awaiting ch.send(), a runnable coroutine's stack)
+# is opened with its _waits_on(), which names the channels and values it
+# hides from the GC.
+#
+# Consistency: the snapshot of G states, the timer heap, the thread stacks
+# and the traversal happen in one stretch that holds the GIL and runs no
+# Python code (C calls only: tp_traverse, PyFrame_*, the ops' C methods;
+# the cyclic GC, whose finalizers could run Python code, is paused first),
+# so no other thread runs meanwhile and a reference cannot move behind the
+# mark. sys._current_frames() comes next: its audit event, the one place a
+# Python hook may run, fires before it takes its snapshot. Free-threaded
+# builds with the GIL disabled have no such stretch: find_leaks refuses.
+# The visited set and work stacks are C (addresses, borrowed: nothing is
+# freed while the stretch lasts; temporaries are kept alive in `keep`).
+
+cdef extern from *:
+    """
+    typedef struct { uintptr_t *slot; size_t cap, n; } gc_ptrset;   /* open addressing, 0 = empty */
+
+    static inline size_t gc_ptr_hash(uintptr_t p) {
+        uint64_t h = (uint64_t)p;
+        h ^= h >> 33; h *= 0xff51afd7ed558ccdULL; h ^= h >> 33;
+        return (size_t)h;
+    }
+    static int gc_ptrset_grow(gc_ptrset *s) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024, i, j;
+        uintptr_t *ns = (uintptr_t *)calloc(ncap, sizeof(uintptr_t));
+        if (ns == NULL) return -1;
+        for (i = 0; i < s->cap; i++) {
+            uintptr_t v = s->slot[i];
+            if (!v) continue;
+            j = gc_ptr_hash(v) & (ncap - 1);
+            while (ns[j]) j = (j + 1) & (ncap - 1);
+            ns[j] = v;
+        }
+        free(s->slot);
+        s->slot = ns;
+        s->cap = ncap;
+        return 0;
+    }
+    /* 1: added, 0: already there, -1: out of memory */
+    static int gc_ptrset_add(gc_ptrset *s, const void *p) {
+        uintptr_t v = (uintptr_t)p;
+        size_t m, j;
+        if (2 * (s->n + 1) > s->cap && gc_ptrset_grow(s) < 0) return -1;
+        m = s->cap - 1;
+        j = gc_ptr_hash(v) & m;
+        while (s->slot[j]) {
+            if (s->slot[j] == v) return 0;
+            j = (j + 1) & m;
+        }
+        s->slot[j] = v;
+        s->n++;
+        return 1;
+    }
+    static int gc_ptrset_has(const gc_ptrset *s, const void *p) {
+        uintptr_t v = (uintptr_t)p;
+        size_t m, j;
+        if (s->cap == 0) return 0;
+        m = s->cap - 1;
+        j = gc_ptr_hash(v) & m;
+        while (s->slot[j]) {
+            if (s->slot[j] == v) return 1;
+            j = (j + 1) & m;
+        }
+        return 0;
+    }
+
+    typedef struct { PyObject **a; size_t n, cap; } gc_objvec;    /* borrowed pointers */
+    static int gc_objvec_push(gc_objvec *v, PyObject *o) {
+        if (v->n == v->cap) {
+            size_t ncap = v->cap ? v->cap * 2 : 256;
+            PyObject **na = (PyObject **)realloc(v->a, ncap * sizeof(PyObject *));
+            if (na == NULL) return -1;
+            v->a = na;
+            v->cap = ncap;
+        }
+        v->a[v->n++] = o;
+        return 0;
+    }
+
+    /* One scan's state. seen: every marked GC object, and every marked object
+     * in `waited`. waited: what candidates wait on (and their coroutines).
+     * optypes: the operation types (no_gc) whose hidden references the scan
+     * opens. stack: marked GC objects not traversed yet. hits: newly marked
+     * objects of `waited`; ops: newly marked operation objects. */
+    typedef struct {
+        gc_ptrset seen, waited, optypes, rootg, rootcode;
+        gc_objvec stack, hits, ops;
+    } gc_leakscan;
+
+    static void gc_leakscan_free(gc_leakscan *s) {
+        free(s->seen.slot); free(s->waited.slot); free(s->optypes.slot);
+        free(s->rootg.slot); free(s->rootcode.slot);
+        free(s->stack.a); free(s->hits.a); free(s->ops.a);
+        memset(s, 0, sizeof(*s));
+    }
+
+    /* -1: out of memory */
+    static int gc_leak_mark(gc_leakscan *s, PyObject *o) {
+        int r;
+        if (o == NULL || o == Py_None) return 0;
+        if (PyObject_IS_GC(o)) {
+            r = gc_ptrset_add(&s->seen, o);
+            if (r <= 0) return r;
+            if (gc_objvec_push(&s->stack, o) < 0) return -1;
+            if (gc_ptrset_has(&s->waited, o)) return gc_objvec_push(&s->hits, o);
+            return 0;
+        }
+        if (gc_ptrset_has(&s->waited, o)) {
+            r = gc_ptrset_add(&s->seen, o);
+            if (r <= 0) return r;
+            return gc_objvec_push(&s->hits, o);
+        }
+        if (s->optypes.n && gc_ptrset_has(&s->optypes, Py_TYPE(o))) {
+            r = gc_ptrset_add(&s->seen, o);
+            if (r <= 0) return r;
+            return gc_objvec_push(&s->ops, o);
+        }
+        return 0;
+    }
+    static int gc_leak_visit(PyObject *o, void *arg) {
+        return gc_leak_mark((gc_leakscan *)arg, o) < 0 ? -1 : 0;
+    }
+    /* Traverse until the stack is empty (what gc.get_referents does per
+     * object, without its audit event and result list). -1: out of memory */
+    static int gc_leak_drain(gc_leakscan *s) {
+        while (s->stack.n > 0) {
+            PyObject *o = s->stack.a[--s->stack.n];
+            traverseproc t = Py_TYPE(o)->tp_traverse;
+            if (t != NULL && t(o, gc_leak_visit, s) < 0) return -1;
+        }
+        return 0;
+    }
+
+    /* Mark what one thread's frames hold: each frame's local variables
+     * (values) and globals. cut 0: every frame. cut 1/2 (run()'s thread):
+     * only the frames down to the outermost one belonging to a running
+     * goroutine (its coroutine in rootg, or its function's code in
+     * rootcode): the frames below are run()'s caller, which cannot run
+     * again before run() has ended every goroutine; with no such frame, 1
+     * marks nothing (the thread is in the scheduler) and 2 everything.
+     * New references go to keep (a list). -1: error set. */
+    static int gc_leak_mark_thread(gc_leakscan *s, PyObject *top, int cut, PyObject *keep) {
+        PyObject *f, *x, *k, *v;
+        Py_ssize_t n = 0, i, j, last = -1, pos;
+        if (top == NULL || !PyFrame_Check(top)) return 0;
+        f = top;
+        Py_INCREF(f);
+        while (f != NULL) {                 /* innermost first; keep owns each frame */
+            if (PyList_Append(keep, f) < 0) { Py_DECREF(f); return -1; }
+            Py_DECREF(f);
+            if (cut) {
+                x = PyFrame_GetGenerator((PyFrameObject *)f);
+                if (x != NULL) {
+                    if (gc_ptrset_has(&s->rootg, x)) last = n;
+                    Py_DECREF(x);           /* its G holds it */
+                }
+                x = (PyObject *)PyFrame_GetCode((PyFrameObject *)f);
+                if (gc_ptrset_has(&s->rootcode, x)) last = n;
+                Py_DECREF(x);
+            }
+            n++;
+            f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
+        }
+        if (!cut || (last < 0 && cut == 2)) last = n - 1;
+        pos = PyList_GET_SIZE(keep) - n;
+        for (i = 0; i <= last; i++) {
+            f = PyList_GET_ITEM(keep, pos + i);
+            x = PyFrame_GetGlobals((PyFrameObject *)f);
+            if (x == NULL) return -1;
+            if (PyList_Append(keep, x) < 0 || gc_leak_mark(s, x) < 0) { Py_DECREF(x); return -1; }
+            Py_DECREF(x);
+            x = PyFrame_GetLocals((PyFrameObject *)f);
+            if (x == NULL) return -1;
+            if (PyList_Append(keep, x) < 0) { Py_DECREF(x); return -1; }
+            Py_DECREF(x);
+            if (PyDict_CheckExact(x)) {       /* values only: the keys are names */
+                j = 0;
+                while (PyDict_Next(x, &j, &k, &v))
+                    if (gc_leak_mark(s, v) < 0) return -1;
+            } else if (strcmp(Py_TYPE(x)->tp_name, "FrameLocalsProxy") == 0) {
+                /* 3.13+: a view of the frame's variables */
+                PyObject *vals = PyMapping_Values(x);
+                if (vals == NULL) return -1;
+                if (PyList_Append(keep, vals) < 0) { Py_DECREF(vals); return -1; }
+                Py_DECREF(vals);
+                for (j = 0; j < PyList_GET_SIZE(vals); j++)
+                    if (gc_leak_mark(s, PyList_GET_ITEM(vals, j)) < 0) return -1;
+            } else if (gc_leak_mark(s, x) < 0) {
+                return -1;                  /* another mapping (exec'd code): as a whole */
+            }
+        }
+        return 0;
+    }
+    """
+    ctypedef struct gc_objvec:
+        PyObject **a
+        size_t n
+    ctypedef struct gc_ptrset:
+        size_t n
+    ctypedef struct gc_leakscan:
+        gc_ptrset waited, optypes, rootg, rootcode
+        gc_objvec hits, ops
+    int gc_ptrset_add(gc_ptrset *s, const void *p) noexcept
+    void gc_leakscan_free(gc_leakscan *s) noexcept
+    int gc_leak_mark(gc_leakscan *s, PyObject *o) noexcept
+    int gc_leak_drain(gc_leakscan *s) noexcept
+    int gc_leak_mark_thread(gc_leakscan *s, PyObject *top, int cut, object keep) except -1
+    int PyGC_Disable() noexcept
+    int PyGC_Enable() noexcept
+    bint PyFunction_Check(object o)
+    bint PyMethod_Check(object o)
+    PyObject *PyFunction_GET_CODE(object o)
+    PyObject *PyMethod_GET_FUNCTION(object o)
+    object PyLong_FromVoidPtr(void *p)
+
+
+cdef list leak_timer_owners():
+    """Requires GIL. The owners (Timer/Ticker/after objects) of the heap's
+    TK_PYOBJ timers, referenced. Copied under timerlock into a C array (no
+    allocation of Python objects, no release under the lock); timerlock is
+    waited for without releasing the GIL: its holders never wait for it."""
+    cdef PyObject **snap = NULL
+    cdef Py_ssize_t n = 0, i, cap
+    cdef list out = []
+    while True:
+        cap = ld_acq_i32(&timers.len) + 16
+        free(snap)
+        snap = <PyObject **>malloc(cap * sizeof(PyObject *))
+        if snap == NULL:
+            raise MemoryError()
+        gc_mutex_lock(&timerlock)
+        if timers.len <= cap:
+            for i in range(timers.len):
+                if timers.heap[i].kind == TK_PYOBJ and timers.heap[i].arg != NULL:
+                    Py_INCREF(<object>timers.heap[i].arg)
+                    snap[n] = <PyObject *>timers.heap[i].arg
+                    n += 1
+            gc_mutex_unlock(&timerlock)
+            break
+        gc_mutex_unlock(&timerlock)
+    for i in range(n):
+        out.append(<object>snap[i])
+        Py_DECREF(<object>snap[i])
+    free(snap)
+    return out
+
+
+cdef int leak_mark(gc_leakscan *s, object o) except -1:
+    if gc_leak_mark(s, <PyObject *>o) < 0:
+        raise MemoryError()
+    return 0
+
+
+cdef int leak_activate(gc_leakscan *s, list cands, bytearray live, Py_ssize_t i,
+                       dict frames, int64_t owner, list keep) except -1:
+    """Candidate i can still be woken: mark what it holds (its roots tuple,
+    and a sync goroutine's thread frames)."""
+    if live[i]:
+        return 0
+    live[i] = 1
+    for o in cands[i][2]:
+        leak_mark(s, o)
+    ident = cands[i][3]
+    if ident:
+        top = frames.get(ident)
+        if top is not None:
+            gc_leak_mark_thread(s, <PyObject *>top, 2 if ident == owner else 0, keep)
+    return 0
+
+
+def _leak_scan(tuple direct_types, tuple op_types):
+    """find_leaks()' scan (see above): a list of (goid, is_main, wait
+    reason) for the goroutines nothing alive can wake, by goid.
+    direct_types: the classes a thread's wait names directly (Chan and the
+    sync primitives); op_types: the operation objects (_ChanOp, _Select,
+    _SyncOp), whose _waits_on() returns (what it waits on, what it holds
+    hidden from the GC), or None if it cannot tell."""
+    cdef gc_leakscan s
+    cdef G gp
+    cdef int gc_was
+    cdef int32_t st, r
+    cdef int64_t owner
+    cdef Py_ssize_t i, j, nhits
+    cdef PyObject *code
+    cdef list cands = []            # (goid, is_main, roots, sync thread ident, reason)
+    cdef list keep = []             # temporaries, alive until the scan ends
+    cdef list livenow = []
+    cdef dict waiters = {}          # address of a waited-on object -> candidate indices
+    cdef bytearray live
+    if not GC_GIL_BUILD and not sys._is_gil_enabled():
+        raise RuntimeError("find_leaks() needs the GIL to take a consistent snapshot of the "
+                           "object graph; on a free-threaded build run with PYTHON_GIL=1")
+    if not ld_acq_i32(&sched.running):
+        return []
+    # from here to the end: GIL held, no Python code (see above); the GC
+    # paused first, so that no collection runs finalizers while
+    # sys._current_frames() builds its snapshot
+    gc_was = PyGC_Disable()
+    memset(&s, 0, sizeof(s))
+    try:
+        frames = sys._current_frames()
+        for t in op_types:
+            if gc_ptrset_add(&s.optypes, <PyObject *>t) < 0:
+                raise MemoryError()
+        owners = leak_timer_owners()
+        gs = _all_goroutines()
+        owner = ld_acq_i64(&run_owner)
+        sync_threads = set()
+        for gp in gs:
+            if gp.kind != G_ASYNC and gp.kind != G_SYNC:
+                continue
+            st = ld_acq_i32(&gp.status)
+            if st == G_DEAD or st == G_IDLE:
+                continue
+            roots = [gp.coro, gp.fn, gp.args, gp.kwargs]
+            waits = None            # None: live (runs, or will: a timer, the poller, unknown)
+            r = gp.waitreason
+            if st == G_WAITING:
+                if r == W_CHAN_NIL or r == W_CHAN_NIL_SEND or r == W_SELECT_NO_CASES:
+                    waits = ()      # nothing can ever wake it
+                elif r != W_SLEEP and r != W_IO_READ and r != W_IO_WRITE and r != W_NONE:
+                    w = gp.waiting
+                    if isinstance(w, direct_types):
+                        waits = (w,)            # a thread's wait: the channel or primitive itself
+                    elif isinstance(w, op_types):
+                        t = w._waits_on()
+                        if t is not None and len(t[0]) > 0:    # (none named: unknown, live)
+                            waits = t[0]
+                            roots.extend(t[1])
+            else:
+                r = W_NONE
+            ident = gp.thread_ident if gp.kind == G_SYNC else 0
+            if ident:
+                sync_threads.add(ident)
+            if st == G_RUNNING:
+                # where its frames start on its thread (for run()'s thread's cut)
+                if gp.coro is not None and gc_ptrset_add(&s.rootg, <PyObject *>gp.coro) < 0:
+                    raise MemoryError()
+                fn = gp.fn
+                if fn is not None and PyMethod_Check(fn):
+                    fn = <object>PyMethod_GET_FUNCTION(fn)
+                if fn is not None and PyFunction_Check(fn):
+                    code = PyFunction_GET_CODE(fn)
+                    if gc_ptrset_add(&s.rootcode, code) < 0:
+                        raise MemoryError()
+            i = len(cands)
+            cands.append((gp.goid, gp.is_main, tuple(roots), ident, r))
+            if waits is None:
+                livenow.append(i)
+                continue
+            # reached, any of these makes it wakeable (its coroutine: close() ends it)
+            for o in tuple(waits) + (gp.coro,):
+                if o is None:
+                    continue
+                k = PyLong_FromVoidPtr(<void *><PyObject *>o)
+                if k in waiters:
+                    waiters[k].append(i)
+                else:
+                    waiters[k] = [i]
+                    if gc_ptrset_add(&s.waited, <PyObject *>o) < 0:
+                        raise MemoryError()
+        live = bytearray(len(cands))
+        # the roots
+        leak_mark(&s, sys.modules)
+        for o in owners:
+            leak_mark(&s, o)
+        for signum in range(1, signal.NSIG):
+            try:
+                h = raw_getsignal(signum)
+            except (ValueError, OSError):
+                continue
+            leak_mark(&s, h)
+        for ident, top in frames.items():
+            if ident not in sync_threads:        # a sync goroutine's thread: with its G
+                gc_leak_mark_thread(&s, <PyObject *>top, 1 if ident == owner else 0, keep)
+        for i in livenow:
+            leak_activate(&s, cands, live, i, frames, owner, keep)
+        # the fixpoint: traverse; a waited-on object reached wakes its waiters
+        while True:
+            if gc_leak_drain(&s) < 0:
+                raise MemoryError()
+            if s.hits.n == 0 and s.ops.n == 0:
+                break
+            while s.ops.n > 0:
+                s.ops.n -= 1
+                t = (<object>s.ops.a[s.ops.n])._waits_on()
+                if t is not None:
+                    for o in t[0]:
+                        leak_mark(&s, o)
+                    for o in t[1]:
+                        leak_mark(&s, o)
+            while s.hits.n > 0:
+                s.hits.n -= 1
+                k = PyLong_FromVoidPtr(<void *>s.hits.a[s.hits.n])
+                for i in waiters.pop(k, ()):
+                    leak_activate(&s, cands, live, i, frames, owner, keep)
+        out = []
+        for i in range(len(cands)):
+            if not live[i]:
+                out.append((cands[i][0], cands[i][1], WAIT_REASONS.get(cands[i][4], "?")))
+        out.sort()
+        return out
+    finally:
+        gc_leakscan_free(&s)
+        if gc_was:
+            PyGC_Enable()

@@ -714,7 +714,9 @@ cdef int thread_wait(_SyncBase p, int32_t op, int64_t n) except -1:
     while True:
         if op_enqueue(p, op, &w, gp, True, again, suspect) == 0:
             return 0
-        gopark_thread(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(op), None, -1)
+        # G.waiting is p while the thread waits: what find_leaks reads
+        gopark_thread(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(op), p, -1)
+        gp.waiting = None
         if op_woken(p, op, &w, &suspect, &again) == 0:
             return 0
 
@@ -831,6 +833,11 @@ cdef class _SyncOp:
         """Teardown: the G is parked and will never resume; unlink the record."""
         if self.state == 1:
             op_cancel(self.prim, self.op, &self.w)
+
+    def _waits_on(self):
+        """find_leaks (_sched_api.pxi): (the primitive it waits on, the same
+        as a reference it holds)."""
+        return ((self.prim,), (self.prim,)) if self.prim is not None else None
 
     def close(self):
         """The awaiting coroutine is being closed (teardown) while suspended

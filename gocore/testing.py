@@ -21,6 +21,9 @@ does nothing unless a test opts in)::
     @pytest.mark.gocore_leakcheck(timeout=2.0, ignore=["mymod.pool_worker"])
     def test_pool(): ...
 
+    @pytest.mark.gocore_leakcheck(mode="reachable")   # no grace period: fail at
+    def test_fast(): ...                              # once on a provable leak
+
     def test_other(gocore_leakcheck):             # the fixture: same check;
         gocore_leakcheck.ignore.append(helper)    # its settings can change
         ...
@@ -28,8 +31,15 @@ does nothing unless a test opts in)::
     # every test (pytest.ini, or [tool.pytest.ini_options] in pyproject.toml)
     gocore_leakcheck = true
     gocore_leakcheck_timeout = 1.0
+    gocore_leakcheck_mode = reachable              # or grace (the default)
 
 A leaking test fails, with the Go-style dump of each leaked goroutine.
+Two modes: "grace" (the default) waits up to the timeout for the test's
+goroutines to end and fails on any still alive; "reachable" fails as soon
+as find_leaks() proves some of them leaked (parked where nothing alive can
+wake them) and leaves alone those that something can still wake: it
+waits only while some are still running or runnable (not parked yet,
+up to the timeout), never for parked ones to end.
 The baseline is taken after the test's fixtures are set up and the check
 runs as soon as the test function returns (before fixture teardown, as
 goleak's deferred VerifyNone does); a test that already failed is not
@@ -50,11 +60,16 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any, Union
 
 from gocore import _debug, _sched
+from gocore._leaks import find_leaks, format_leaks
 
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES"]
 
 DEFAULT_TIMEOUT = 1.0   # seconds a test's goroutines get to finish
+
+# the plugin's modes: wait for the test's goroutines to end (grace), or fail at
+# once on those find_leaks() proves leaked (reachable)
+LEAKCHECK_MODES = ("grace", "reachable")
 
 IgnoreItem = Union[str, Callable[..., Any]]
 
@@ -206,15 +221,72 @@ class LeakCheck:
     returns; a test may change them before it returns)."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, ignore: Iterable[IgnoreItem] = (),
-                 enabled: bool = True):
+                 enabled: bool = True, mode: str = "grace"):
         self.timeout = timeout
         self.ignore: list[IgnoreItem] = list(ignore)
         self.enabled = enabled
+        self.mode = _check_mode(mode)
         self.baseline: frozenset[int] | None = None   # set when the test starts
 
     def __repr__(self) -> str:
         return (f"LeakCheck(timeout={self.timeout!r}, ignore={self.ignore!r}, "
-                f"enabled={self.enabled!r})")
+                f"enabled={self.enabled!r}, mode={self.mode!r})")
+
+
+def _check_mode(mode: object) -> str:
+    if mode not in LEAKCHECK_MODES:
+        raise ValueError(f"leak check mode must be one of {', '.join(map(repr, LEAKCHECK_MODES))}, "
+                         f"got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def _provable_leaks(baseline: frozenset[int], ignore: tuple[IgnoreItem, ...]
+                    ) -> list[_debug.GoroutineRecord]:
+    """The "reachable" mode: what find_leaks() proves leaked, but for the
+    baseline's goroutines, main, the caller and the ignored ones."""
+    return [g for g in find_leaks()
+            if g.goid not in baseline and not g.is_main and not g.is_current
+            and not any(_matches(g, item) for item in ignore)]
+
+
+def _unsettled(baseline: frozenset[int]) -> bool:
+    """Is one of the goroutines that would be checked still runnable or
+    running (not parked yet: nothing can be proved about it)?"""
+    return any(status in ("runnable", "running")
+               for (goid, _kind, status, _r, _w, _c, _f, is_main, _i, is_current)
+               in _sched._goroutine_info()
+               if not is_main and not is_current and goid not in baseline)
+
+
+def _settled_provable_leaks(timeout: float, baseline: frozenset[int],
+                            ignore: tuple[IgnoreItem, ...]) -> list[_debug.GoroutineRecord]:
+    """The "reachable" mode's check: the provable leaks as soon as there
+    are any; [] once the test's goroutines have all parked or ended
+    without one (or after timeout seconds, some still running). A
+    goroutine that has not parked yet is runnable, so live: waiting for the
+    goroutines to settle is what lets `go(worker, Chan())` just before
+    the test returns be caught."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        settled = not _unsettled(baseline)      # before the scan: it must see them parked
+        leaked = _provable_leaks(baseline, ignore)
+        if leaked or settled:
+            return leaked
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.05)
+
+
+def _raise_provable(leaked: list[_debug.GoroutineRecord]) -> None:
+    dump = format_leaks(leaked)
+    n = len(leaked)
+    raise GoroutineLeakError(
+        f"{n} goroutine{'s' if n != 1 else ''} leaked (parked where nothing alive can "
+        f"wake {'them' if n != 1 else 'it'}; found by reachability):\n\n{dump}",
+        tuple(g.goid for g in leaked), dump)
 
 
 # ---------------------------------------------------------------- pytest plugin
@@ -227,6 +299,7 @@ except ImportError:     # another test runner: the functions above still work
 if pytest is not None:
     _LEAKCHECK = pytest.StashKey[LeakCheck]()        # per test item
     _INI_TIMEOUT = pytest.StashKey[float]()          # per session, checked at configure
+    _INI_MODE = pytest.StashKey[str]()               # per session, checked at configure
     _MARKER = "gocore_leakcheck"
 
     def pytest_addoption(parser: pytest.Parser) -> None:
@@ -235,12 +308,16 @@ if pytest is not None:
         parser.addini("gocore_leakcheck_timeout", default=str(DEFAULT_TIMEOUT),
                       help="gocore: seconds a test's goroutines get to end before "
                            "they count as leaked (default 1.0)")
+        parser.addini("gocore_leakcheck_mode", default="grace",
+                      help="gocore: 'grace' (wait for the test's goroutines to end) or "
+                           "'reachable' (fail at once on goroutines nothing alive can wake)")
 
     def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers",
-            f"{_MARKER}(timeout=None, ignore=(), enabled=True): fail the test if "
-            "goroutines it started are still alive after it (gocore.testing)")
+            f"{_MARKER}(timeout=None, ignore=(), enabled=True, mode='grace'): fail the "
+            "test if goroutines it started are still alive after it (mode='grace'), or at "
+            "once if nothing alive can wake them (mode='reachable') (gocore.testing)")
         raw = config.getini("gocore_leakcheck_timeout")
         try:
             timeout = float(raw)
@@ -250,6 +327,11 @@ if pytest is not None:
             raise pytest.UsageError(
                 f"gocore_leakcheck_timeout must be a number of seconds >= 0, got {raw!r}")
         config.stash[_INI_TIMEOUT] = timeout
+        mode = config.getini("gocore_leakcheck_mode").strip()
+        if mode not in LEAKCHECK_MODES:
+            raise pytest.UsageError(f"gocore_leakcheck_mode must be 'grace' or 'reachable', "
+                                    f"got {mode!r}")
+        config.stash[_INI_MODE] = mode
 
     def _leakcheck(item: pytest.Item) -> LeakCheck:
         """item's settings, made once from the ini options and the marker."""
@@ -257,19 +339,22 @@ if pytest is not None:
         if lc is not None:
             return lc
         config = item.config
-        lc = LeakCheck(config.stash[_INI_TIMEOUT], enabled=bool(config.getini("gocore_leakcheck")))
+        lc = LeakCheck(config.stash[_INI_TIMEOUT], enabled=bool(config.getini("gocore_leakcheck")),
+                       mode=config.stash[_INI_MODE])
         marker = item.get_closest_marker(_MARKER)
         if marker is not None:
             if marker.args:
                 raise TypeError(f"@pytest.mark.{_MARKER} takes keyword arguments only "
-                                f"(timeout=, ignore=, enabled=), got {marker.args!r}")
-            unknown = set(marker.kwargs) - {"timeout", "ignore", "enabled"}
+                                f"(timeout=, ignore=, enabled=, mode=), got {marker.args!r}")
+            unknown = set(marker.kwargs) - {"timeout", "ignore", "enabled", "mode"}
             if unknown:
                 raise TypeError(f"@pytest.mark.{_MARKER}: unknown argument(s) "
                                 f"{', '.join(sorted(unknown))}")
             lc.enabled = bool(marker.kwargs.get("enabled", True))
             if marker.kwargs.get("timeout") is not None:
                 lc.timeout = marker.kwargs["timeout"]
+            if "mode" in marker.kwargs:
+                lc.mode = _check_mode(marker.kwargs["mode"])
             lc.ignore.extend(_check_args(lc.timeout, marker.kwargs.get("ignore", ()), None)[1])
         item.stash[_LEAKCHECK] = lc
         return lc
@@ -303,7 +388,13 @@ if pytest is not None:
         if lc is None or not lc.enabled or lc.baseline is None:
             return
         try:
-            check_no_leaks(lc.timeout, ignore=lc.ignore, baseline=lc.baseline)
+            if _check_mode(lc.mode) == "reachable":
+                leaked = _settled_provable_leaks(_check_args(lc.timeout, (), None)[0], lc.baseline,
+                                                 _check_args(0, lc.ignore, None)[1])
+                if leaked:
+                    _raise_provable(leaked)
+            else:
+                check_no_leaks(lc.timeout, ignore=lc.ignore, baseline=lc.baseline)
             return
         except GoroutineLeakError as e:
             message = str(e)

@@ -2,10 +2,13 @@
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
+from gocore._debug import GoroutineRecord
+
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES"]
 
 DEFAULT_TIMEOUT: Final[float]
+LEAKCHECK_MODES: Final[tuple[str, ...]]
 
 # a function name (qualified, optionally prefixed by its module) or a Python function
 IgnoreItem = str | Callable[..., Any]
@@ -21,10 +24,14 @@ def check_no_leaks(timeout: float = ..., *, ignore: Iterable[IgnoreItem] | Ignor
 async def check_no_leaks_async(timeout: float = ..., *, ignore: Iterable[IgnoreItem] | IgnoreItem = (),
                                baseline: Collection[int] | None = None) -> None: ...
 
+def find_leaks() -> list[GoroutineRecord]: ...
+def format_leaks(leaks: list[GoroutineRecord]) -> str: ...
+
 class LeakCheck:
     timeout: float
     ignore: list[IgnoreItem]
     enabled: bool
+    mode: str
     baseline: frozenset[int] | None
     def __init__(self, timeout: float = ..., ignore: Iterable[IgnoreItem] = (),
-                 enabled: bool = True) -> None: ...
+                 enabled: bool = True, mode: str = "grace") -> None: ...

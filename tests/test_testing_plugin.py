@@ -295,7 +295,85 @@ def test_leak_unchecked():
                          "--strict-config")
     result.assert_outcomes(passed=1)
     result, text = inner("--markers")
-    assert "@pytest.mark.gocore_leakcheck(timeout=None, ignore=(), enabled=True)" in text
+    assert "@pytest.mark.gocore_leakcheck(timeout=None, ignore=(), enabled=True, mode='grace')" in text
+
+
+REACHABLE = LEAKY + """
+HELD = []
+
+async def select_worker(a, b):
+    from gocore import select
+    await select(a.recv, b.recv)
+
+@pytest.mark.gocore_leakcheck(mode="reachable")
+def test_forgotten():             # (not parked yet as it returns: the check waits for that)
+    go(leaky_worker, Chan())
+    go(select_worker, Chan(), Chan())
+
+@pytest.mark.gocore_leakcheck(mode="reachable")
+def test_held():                  # a global can still close it: not provable
+    HELD.append(Chan())
+    go(leaky_worker, HELD[-1])
+
+@pytest.mark.gocore_leakcheck(mode="reachable", timeout=30)
+def test_sleeper():               # will wake: not a leak, and no waiting for it
+    go(brief_worker, 30.0)
+
+@pytest.mark.gocore_leakcheck(mode="reachable", ignore=[leaky_worker])
+def test_ignored():
+    go(leaky_worker, Chan())
+
+def test_grace_default(gocore_leakcheck):
+    assert gocore_leakcheck.mode == "grace"
+"""
+
+
+@pytest.mark.timeout(90)
+def test_plugin_reachable_mode(pytester, inner):
+    """mode="reachable": a test fails at once, without waiting out its
+    timeout, naming each goroutine nothing alive can wake (the dump's
+    block: wait reason and where it waits); goroutines something can still
+    wake (a global's channel, a sleeper) are not failures; `ignore` and
+    the baseline apply as in the grace mode."""
+    pytester.makepyfile(test_reach=REACHABLE)
+    t0 = time.monotonic()
+    result, text = inner()
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED test_reach.py::test_forgotten - Failed: 2 goroutines leaked*"])
+    report = text.split("_ test_forgotten _", 1)[1].split("short test summary")[0]
+    assert ("2 goroutines leaked (parked where nothing alive can wake them; found by "
+            "reachability):\n\ngoroutine ") in report
+    assert re.search(r"^goroutine \d+ \[chan receive\]:\n  leaky_worker\(\.\.\.\)\n"
+                     r"        \S+test_reach\.py:\d+$", report, re.M), report
+    assert re.search(r"^goroutine \d+ \[select\]:\n  select_worker\(\.\.\.\)\n", report, re.M)
+    assert "Traceback" not in report
+    assert time.monotonic() - t0 < 25       # test_sleeper's 30 s timeout was not waited out
+
+
+@pytest.mark.timeout(90)
+def test_plugin_reachable_mode_from_ini(pytester, inner):
+    pytester.makeini("""
+[pytest]
+gocore_leakcheck = true
+gocore_leakcheck_mode = reachable
+""")
+    pytester.makepyfile(test_ini=LEAKY + """
+def test_forgotten():
+    go(leaky_worker, Chan())
+
+@pytest.mark.gocore_leakcheck(mode="grace", timeout=0.05)
+def test_grace_here():
+    go(brief_worker, 2.0)
+""")
+    result, text = inner()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*FAILED test_ini.py::test_forgotten - Failed: 1 goroutine leaked*",
+                                 "*FAILED test_ini.py::test_grace_here - Failed: 1 goroutine leaked*"])
+    assert "1 goroutine leaked (parked where nothing alive can wake it; found by reachability)" in text
+    assert "1 goroutine leaked (still alive after waiting 0.05s for it to end)" in text
+    result, text = inner("-o", "gocore_leakcheck_mode=eventually")
+    assert "gocore_leakcheck_mode must be 'grace' or 'reachable', got 'eventually'" in text
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 @pytest.mark.timeout(90)
@@ -312,9 +390,14 @@ def test_misspelt():
 @pytest.mark.gocore_leakcheck(ignore=[42])
 def test_bad_ignore():
     pass
+
+@pytest.mark.gocore_leakcheck(mode="fast")
+def test_bad_mode():
+    pass
 """)
     result, text = inner()
-    result.assert_outcomes(errors=3)
+    result.assert_outcomes(errors=4)
+    assert "leak check mode must be one of 'grace', 'reachable', got 'fast'" in text
     assert "takes keyword arguments only" in text
     assert "unknown argument(s) timout" in text
     assert "neither a function name (str) nor a Python function" in text
