@@ -50,9 +50,10 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any, Union
 
 from gocore import _debug, _sched
+from gocore._synctest import now, synctest, wait, wait_blocking   # the fake-clock bubble
 
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "synctest", "now", "wait", "wait_blocking"]
 
 DEFAULT_TIMEOUT = 1.0   # seconds a test's goroutines get to finish
 

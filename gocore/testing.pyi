@@ -2,8 +2,10 @@
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
+from gocore._synctest import now as now, synctest as synctest, wait as wait, wait_blocking as wait_blocking
+
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "synctest", "now", "wait", "wait_blocking"]
 
 DEFAULT_TIMEOUT: Final[float]
 
