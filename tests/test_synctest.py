@@ -6,6 +6,8 @@ blocked, straight to the earliest timer. Each test runs at gomaxprocs 1
 and 2 (the `procs` fixture); times are compared exactly: the fake clock has
 no jitter, so "3600 s" means 3600.0, not "about".
 """
+import subprocess
+import sys
 import threading
 import time
 
@@ -307,6 +309,57 @@ def test_wait_outside_a_bubble_is_refused():
     assert gocore.run(main) == "ok"
     with pytest.raises(RuntimeError, match="synctest"):
         wait_blocking()
+
+
+@pytest.mark.timeout(10)
+def test_one_wait_at_a_time(procs):
+    async def main():
+        errors = []
+        done = Chan(2)
+
+        async def waiter():
+            try:
+                await wait()
+            except RuntimeError as e:
+                errors.append(str(e))
+            await done.send(None)
+        go(waiter)
+        go(waiter)
+        await done.recv()
+        await done.recv()
+        return errors
+    errors = synctest(main)
+    assert len(errors) == 1 and "already waiting" in errors[0]
+
+
+BACKGROUND = """
+import gocore
+from gocore import Chan, go
+from gocore.testing import synctest
+
+async def stuck(ch):
+    await ch.recv()
+
+async def main():
+    return 1
+
+go(stuck, Chan())          # the background runtime, with a goroutine alive
+try:
+    synctest(main)
+except RuntimeError as e:
+    print("refused:", e)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_background_goroutines_are_refused():
+    """A bubble needs a runtime of its own: goroutines of the background
+    runtime (started by go() outside run()) cannot join it. A subprocess:
+    the background runtime cannot be undone."""
+    r = subprocess.run([sys.executable, "-c", BACKGROUND], capture_output=True,
+                       text=True, timeout=50)
+    assert r.returncode == 0, r.stderr
+    assert "refused:" in r.stdout and "background runtime" in r.stdout
 
 
 @pytest.mark.timeout(10)
