@@ -439,7 +439,9 @@ cdef int bubble_check(str what) except -1:
 cdef class _BubbleWait:
     """The awaitable behind `await testing.wait()`: parks its goroutine
     until every other goroutine of the bubble is durably blocked. Awaited
-    once, by the goroutine that called wait(). state: 0 new, 1 parked, 2 done."""
+    once, by the goroutine that called wait(). state (atomic: close() may
+    come from another thread): 0 new, 1 parked, 2 done; whoever moves it
+    from 1 to 2 (the woken goroutine, or close()) owns gp."""
     cdef int32_t state
     cdef G gp
 
@@ -451,20 +453,19 @@ cdef class _BubbleWait:
 
     def __next__(self):
         cdef G gp = getg_or_none()
-        if self.state == 0:
+        if ld_acq_i32(&self.state) == 0:
             bubble_check("wait()")
             if gp.kind != G_ASYNC:
                 raise RuntimeError("await gocore.testing.wait() needs an async goroutine; "
                                    "sync goroutines call gocore.testing.wait_blocking()")
             gp.park_claim = 0
             bubble_wait_register(gp)
-            self.state = 1
             self.gp = gp
+            st_rel_i32(&self.state, 1)
             gopark_async(gp, NULL, NULL, W_SYNCTEST_WAIT, self)
             return PARK
-        if self.state != 1 or gp is not self.gp:
+        if gp is not self.gp or not cas_i32(&self.state, 1, 2):
             raise RuntimeError("gocore.testing.wait(): each wait() is awaited once, by its caller")
-        self.state = 2
         self.gp = None
         if gp.wake_flags != WAKE_NORMAL:
             bubble_wait_unregister(gp)
@@ -477,9 +478,8 @@ cdef class _BubbleWait:
 
     def close(self):
         """The awaiting coroutine is closed from outside while it waits."""
-        if self.state != 1:
+        if not cas_i32(&self.state, 1, 2):
             return
-        self.state = 2
         gp = self.gp
         self.gp = None
         bubble_wait_unregister(gp)

@@ -15,6 +15,7 @@ import pytest
 
 import gocore
 from gocore import Chan, DeadlockError, Ticker, after, context, go, select, sleep
+from gocore._testhooks import wait_parked
 from gocore.testing import now, synctest, wait, wait_blocking
 
 EPOCH = 946684800.0
@@ -330,6 +331,35 @@ def test_one_wait_at_a_time(procs):
         return errors
     errors = synctest(main)
     assert len(errors) == 1 and "already waiting" in errors[0]
+
+
+@pytest.mark.timeout(10)
+def test_goroutine_left_in_wait_is_closed(procs):
+    """A goroutine still inside wait() when main returns is closed with the
+    run (its finally runs), and the next bubble's wait() works."""
+    log = []
+
+    async def waiter(block):
+        try:
+            await wait()
+            await block.recv()
+        finally:
+            log.append("closed")
+
+    async def main():
+        block = Chan()
+        go(waiter, block)
+        await sleep(1)           # the waiter's wait() returns first (the sleep is pending)
+        go(waiter, block)
+        await wait_parked(1, reason="synctest.Wait")    # inside wait() when main returns
+        return "done"
+    assert synctest(main) == "done"
+    assert log == ["closed", "closed"]
+
+    async def again():
+        await wait()
+        return now()
+    assert synctest(again) == EPOCH
 
 
 BACKGROUND = """
