@@ -4,8 +4,9 @@
 #
 # Owns: maing (what checkdead needs of the main goroutine), the plain-thread
 # accounting (nthreadparked, threadparkseq), the holdoff/backoff pair, and
-# gocore.aio's pending-call count. Reads, under sched.lock, the M counts,
-# the run queues, the timer heap and the poller's waiters.
+# gocore.aio's pending-call count; and the synctest bubble's wait()er and
+# owner (its clock is in _sched_timers.pxi). Reads, under sched.lock, the M
+# counts, the run queues, the timer heap and the poller's waiters.
 #
 # How it works.
 #   1. Detect. checkdead() runs under sched.lock wherever an M stops running

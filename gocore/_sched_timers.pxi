@@ -4,8 +4,10 @@
 # idle M sleeps until the earliest (stopm's timer_m), timers_kick pokes it
 # when a new one comes first. `include`d by _sched.pyx.
 #
-# Owns: `timers` and timer_kick, both under timerlock (lock order: after
-# channel locks, before sched.lock; its holders never wait for the GIL).
+# Owns: the timers' clock (rt_nanotime: real, or a synctest bubble's fake
+# one; see "the clock" below), and `timers` and timer_kick, both under
+# timerlock (lock order: after channel locks, before sched.lock; its
+# holders never wait for the GIL).
 # timers.len and timers.next_when are also published atomically, for the
 # lock-free "anything due?" checks of the M loop, sysmon and checkdead.
 # References: the heap holds one reference to a TK_PYOBJ timer's owner,
