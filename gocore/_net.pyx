@@ -56,7 +56,7 @@ from gocore._sched cimport (G, getg, getg_or_none, on_async_g, park_sentinel, ch
                             timer_del_locked, timer_unlock, G_ASYNC,
                             np_waitrec, np_open, np_park_async, np_after_park, np_cancel,
                             np_block_thread, np_close, np_release, np_set_deadline,
-                            np_wake_slot, np_deadline_fired, dbg_counters)
+                            np_wake_slot, np_deadline_fired, dbg_counters, in_bubble)
 from gocore._sync cimport Mutex
 
 import errno as _errno
@@ -208,6 +208,11 @@ cdef class _Deadline:
 
 cdef int set_deadline(_Fd f, int mode, int64_t when) except -1:
     """Requires GIL. Move mode's deadline to when (0: none)."""
+    if when != 0 and in_bubble():
+        # its timer would share the heap with the bubble's fake clock
+        raise RuntimeError("network deadlines and timeouts are not supported inside "
+                           "gocore.testing.synctest() (they are on the real clock, the "
+                           "bubble's timers on a fake one); see docs/synctest.md")
     cdef _Deadline d = f.rdl if mode == c'r' else f.wdl
     cdef _Deadline nd = None
     cdef int64_t now

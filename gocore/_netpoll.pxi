@@ -116,8 +116,8 @@ cdef int netpoll_stopm(gc_m *mp) noexcept nogil:
         timeout_ms = 0
     else:
         when = ld_acq_i64(&timers.next_when)
-        if when == GC_NEVER:
-            timeout_ms = -1
+        if when == GC_NEVER or ld_rlx_i32(&bubble_on):
+            timeout_ms = -1      # (a bubble's timers are in fake time: not waited for here)
         else:
             now = nanotime()
             if when <= now:

@@ -81,6 +81,7 @@ cdef enum WaitReason:
     W_CHAN_NIL_SEND
     W_IO_READ
     W_IO_WRITE
+    W_SYNCTEST_WAIT     # gocore.testing.wait(): until the rest of the bubble sleeps
 
 # What woke a parked G (written by the claimer before goready).
 cdef enum WakeFlag:
@@ -153,6 +154,8 @@ cdef object park_sentinel()
 cdef bint is_async_function(object fn, str who=*) except -1   # async def? TypeError for generator functions
 
 # timers (the heap: _sched_timers.pxi; _time.pyx and _net.pyx build on these)
+cdef int64_t runtime_nanotime() noexcept nogil       # the timers' clock (fake inside a synctest bubble)
+cdef bint in_bubble() noexcept nogil                 # does a synctest bubble run?
 cdef void timer_lock() noexcept                      # Requires GIL
 cdef int timer_add_locked(gc_timer *t) noexcept nogil  # Caller holds timerlock
 cdef bint timer_del_locked(gc_timer *t) noexcept nogil # Caller holds timerlock

@@ -83,6 +83,7 @@ WAIT_REASONS = {
     W_RWMUTEX_W: "sync.RWMutex.Lock", W_WAITGROUP: "sync.WaitGroup.Wait",
     W_ONCE: "sync.Once.Do", W_SEMAPHORE: "semacquire", W_SYNC_COND: "sync.Cond.Wait",
     W_CHAN_NIL_SEND: "chan send (nil chan)", W_IO_READ: "IO wait", W_IO_WRITE: "IO wait",
+    W_SYNCTEST_WAIT: "synctest.Wait",
 }
 
 

@@ -4,8 +4,9 @@
 #
 # Owns: maing (what checkdead needs of the main goroutine), the plain-thread
 # accounting (nthreadparked, threadparkseq), the holdoff/backoff pair, and
-# gocore.aio's pending-call count. Reads, under sched.lock, the M counts,
-# the run queues, the timer heap and the poller's waiters.
+# gocore.aio's pending-call count; and the synctest bubble's wait()er and
+# owner (its clock is in _sched_timers.pxi). Reads, under sched.lock, the M
+# counts, the run queues, the timer heap and the poller's waiters.
 #
 # How it works.
 #   1. Detect. checkdead() runs under sched.lock wherever an M stops running
@@ -65,6 +66,11 @@
 #     ever: a hang, as a Go program with a goroutine in a blocking syscall.
 # gocore.aio's loop thread is not counted as a plain thread: a call it runs
 # for a parked goroutine is counted in aio_pending instead (progress).
+#
+# A synctest bubble (gocore.testing.synctest, "the synctest bubble" below)
+# hooks in at step 1: when everything is asleep, the bubble's wait()er is
+# woken, or else its fake clock jumps to the earliest timer, before any
+# deadlock verdict; only a bubble with neither is examined for deadlock.
 
 cdef int32_t nthreadparked = 0     # atomic: plain (THREAD, non-main) Gs parked in gocore
 # atomic: bumped on every park and wake-up counted in nthreadparked. Plain
@@ -92,13 +98,18 @@ cdef bint checkdead() noexcept nogil:
     # sync goroutine parks its thread (steps 1-2 above). If nothing can ever
     # run and the main goroutine waits, claim main and wake it with
     # WAKE_DEADLOCK. Returns 1 if it readied an ASYNC main G (onto the
-    # global queue: the caller should run it).
+    # global queue: the caller should run it) - or, in a synctest bubble,
+    # an async wait()er, or made a timer due by moving the fake clock.
     global deadlock_holdoff
-    cdef int32_t running, i
+    cdef int32_t running, i, r
     gc_assert_msg(gc_mutex_held(&sched.lock),
                   b"checkdead: sched.lock not held")
     if maing.g == NULL or netpoll_waiters():     # a G waiting on a socket may yet be woken
         return 0
+    if ld_rlx_i32(&bubble_on):
+        r = bubble_idle_locked()     # a synctest bubble: wake wait(), or move the clock
+        if r != 0:
+            return r == 1
     if deadlock_holdoff != 0:
         if nanotime() < deadlock_holdoff:
             return 0
@@ -255,3 +266,259 @@ cdef Py_ssize_t plain_threads_running() except -1:
             continue
         n += 1
     return n - ld_acq_i32(&nthreadparked)
+
+
+# ---------------------------------------------------------------- the synctest bubble
+#
+# gocore.testing.synctest(fn) (Go 1.25's testing/synctest) runs fn as the
+# main goroutine of a run() whose timers use a fake clock (rt_nanotime,
+# _sched_timers.pxi): the bubble is the whole runtime of that run. Every
+# goroutine of the run belongs to it (those started by plain threads with
+# go() during the run too); plain threads do not - the clock never waits for
+# them, and their own waits in gocore do not hold it back.
+#
+# The rule. The clock moves only at the point where checkdead finds that no
+# goroutine can run (step 1 above, without the main goroutine's and the
+# plain threads' conditions): no M is running - each is idle, parked with
+# its sync goroutine inside gocore (sched.nmblocked) or blocked in
+# epoll_wait - no goroutine is runnable (no run queue holds one, no sync
+# goroutine's token waits for a P), no goroutine waits on a socket and no
+# asyncio call is pending. "Durably blocked" is thus exact and conservative:
+# a sync goroutine running Python code or inside a blocking call outside
+# gocore (time.sleep, a computation) keeps its M counted as running, and an
+# M that is spinning, firing timers or waking up counts too. Then, in order:
+#   1. a goroutine inside testing.wait() is woken (it is asleep too: "all
+#      others are durably blocked"), and the clock stays;
+#   2. else, if a timer is pending, the clock jumps to the earliest one
+#      (bubble_now = timers.next_when) and checkdead's caller takes a P and
+#      fires it, with every other timer due at that instant (run_timers);
+#   3. else checkdead goes on to its deadlock verdict (DeadlockError in the
+#      main goroutine, with its dump).
+# checkdead runs wherever an M stops running goroutines (stopm, a sync
+# goroutine parking its thread), so the last one to fall asleep moves the
+# clock: no polling, and a 1-hour sleep returns after one scheduler round.
+#
+# bubble_waiter: under sched.lock; the goroutine inside testing.wait() (g is
+# NULL when none: one at a time). Registered by the goroutine itself before
+# it parks, taken (g = NULL) by whoever claims it: bubble_idle_locked, or
+# the goroutine itself when it is closed (bubble_wait_unregister). The G is
+# alive while registered: it is parked, and its parked state (an async G)
+# or its own thread (a sync G) holds it. A waiter registered before its M
+# has marked it G_WAITING is skipped: that M then runs checkdead itself as
+# it goes idle, so the wake-up is not lost.
+# bubble_owner: atomic; the thread id of the synctest() call whose run() is
+# to be a bubble (0: none), written by that thread, read by every run() as
+# it starts (bubble_start) - only the thread that wrote it matches.
+
+cdef struct bubble_gref:
+    void *g
+    int32_t kind
+    int32_t *status
+    uint32_t *claim
+    int32_t *wake_flags
+    int32_t *counted_blocked
+    gc_note *note
+
+cdef bubble_gref bubble_waiter
+cdef int64_t bubble_owner = 0
+
+
+cdef int32_t bubble_idle_locked() noexcept nogil:
+    """Caller holds sched.lock (checkdead); a bubble runs. If every
+    goroutine is durably blocked (see above), wake the wait()er or move the
+    clock to the earliest timer. Returns 1 when an async G was queued or a
+    timer is due (the caller should take a P and run), 2 when a sync
+    waiter's thread was woken (it finds its own P), 0 when it did nothing."""
+    cdef int32_t running, i
+    cdef int64_t w
+    cdef void *gptr
+    if ld_acq_i32(&aio_pending) > 0:
+        return 0                 # read first, as in checkdead
+    running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
+    if running > 0 or sched.gq.size != 0:
+        return 0
+    for i in range(sched.nprocs):
+        if not runq_empty(&sched.allp[i]):
+            return 0
+    if (bubble_waiter.g != NULL and ld_acq_i32(bubble_waiter.status) == G_WAITING
+            and cas_u32(bubble_waiter.claim, 0, 1)):
+        gptr = bubble_waiter.g
+        bubble_waiter.g = NULL
+        bubble_waiter.wake_flags[0] = WAKE_NORMAL
+        if bubble_waiter.kind == G_ASYNC:
+            st_rel_i32(bubble_waiter.status, G_RUNNABLE)
+            globrunq_put(gptr)   # the parked state's reference passes to the queue
+            return 1
+        # a sync G: goready's thread half (its M leaves nmblocked)
+        if bubble_waiter.counted_blocked[0]:
+            bubble_waiter.counted_blocked[0] = 0
+            fetch_add_i32(&sched.nmblocked, -1)
+        st_rel_i32(bubble_waiter.status, G_RUNNING)
+        note_wakeup(bubble_waiter.note)
+        return 2
+    if ld_acq_i32(&timers.len) > 0:
+        w = ld_acq_i64(&timers.next_when)
+        if w > ld_acq_i64(&bubble_now):
+            st_rel_i64(&bubble_now, w)
+        return 1
+    return 0
+
+
+cdef int bubble_start(bint adopt) except -1:
+    """Requires GIL; run(), under _start_lock, before its runtime starts.
+    Make this run a bubble if the calling thread asked for one (synctest)."""
+    cdef int64_t owner = ld_acq_i64(&bubble_owner)
+    if owner == 0 or owner != <int64_t>PyThread_get_thread_ident():
+        return 0
+    if adopt:
+        raise RuntimeError(
+            "gocore.testing.synctest(): goroutines started with go() outside run() are "
+            "still alive (the background runtime); a bubble needs a runtime of its own: "
+            "let them finish first")
+    gc_mutex_lock(&sched.lock)
+    bubble_waiter.g = NULL
+    gc_mutex_unlock(&sched.lock)
+    st_rel_i64(&bubble_now, BUBBLE_EPOCH)
+    st_rel_i32(&bubble_on, 1)
+    return 0
+
+
+def _bubble_run(fn, tuple args):
+    """gocore.testing.synctest's core: run(fn, *args) as a bubble."""
+    cdef int64_t me = <int64_t>PyThread_get_thread_ident()
+    check_goexit()
+    if gc_tls_g != NULL or gc_tls_m != NULL or ld_acq_i64(&run_owner) == me:
+        raise RuntimeError("gocore.testing.synctest() called inside gocore.run(): call it "
+                           "from a test (outside any run), as run() itself; it runs its own")
+    st_rel_i64(&bubble_owner, me)
+    try:
+        return run(fn, *args)
+    finally:
+        st_rel_i64(&bubble_owner, 0)
+
+
+cdef int bubble_wait_register(G gp) except -1:
+    """Requires GIL. gp (running, about to park with park_claim 0) becomes
+    the bubble's wait()er."""
+    cdef bint busy
+    gc_mutex_lock(&sched.lock)
+    busy = bubble_waiter.g != NULL
+    if not busy:
+        bubble_waiter.g = <void *>gp
+        bubble_waiter.kind = gp.kind
+        bubble_waiter.status = &gp.status
+        bubble_waiter.claim = &gp.park_claim
+        bubble_waiter.wake_flags = &gp.wake_flags
+        bubble_waiter.counted_blocked = &gp.counted_blocked
+        bubble_waiter.note = &gp.note
+    gc_mutex_unlock(&sched.lock)
+    if busy:
+        raise RuntimeError("gocore.testing.wait(): another goroutine of the bubble is "
+                           "already waiting (one wait() at a time, as Go's synctest.Wait)")
+    return 0
+
+
+cdef void bubble_wait_unregister(G gp) noexcept:
+    """Requires GIL. gp leaves wait() without bubble_idle_locked's wake-up
+    (closed, or woken by teardown): drop the registration if still there."""
+    if gp is None:
+        return
+    gc_mutex_lock(&sched.lock)
+    if bubble_waiter.g == <void *>gp:
+        bubble_waiter.g = NULL
+    gc_mutex_unlock(&sched.lock)
+
+
+cdef int bubble_check(str what) except -1:
+    if not ld_rlx_i32(&bubble_on) or gc_tls_g == NULL:
+        raise RuntimeError(f"gocore.testing.{what} is for goroutines inside "
+                           f"gocore.testing.synctest()")
+    return 0
+
+
+@cython.no_gc
+cdef class _BubbleWait:
+    """The awaitable behind `await testing.wait()`: parks its goroutine
+    until every other goroutine of the bubble is durably blocked. Awaited
+    once, by the goroutine that called wait(). state (atomic: close() may
+    come from another thread): 0 new, 1 parked, 2 done; whoever moves it
+    from 1 to 2 (the woken goroutine, or close()) owns gp."""
+    cdef int32_t state
+    cdef G gp
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef G gp = getg_or_none()
+        if ld_acq_i32(&self.state) == 0:
+            bubble_check("wait()")
+            if gp.kind != G_ASYNC:
+                raise RuntimeError("await gocore.testing.wait() needs an async goroutine; "
+                                   "sync goroutines call gocore.testing.wait_blocking()")
+            gp.park_claim = 0
+            bubble_wait_register(gp)
+            self.gp = gp
+            st_rel_i32(&self.state, 1)
+            gopark_async(gp, NULL, NULL, W_SYNCTEST_WAIT, self)
+            return PARK
+        if gp is not self.gp or not cas_i32(&self.state, 1, 2):
+            raise RuntimeError("gocore.testing.wait(): each wait() is awaited once, by its caller")
+        self.gp = None
+        if gp.wake_flags != WAKE_NORMAL:
+            bubble_wait_unregister(gp)
+            check_wake(gp)
+        raise StopIteration
+
+    def _cancel(self):
+        """teardown: the goroutine is closed while waiting."""
+        bubble_wait_unregister(self.gp)
+
+    def close(self):
+        """The awaiting coroutine is closed from outside while it waits."""
+        if not cas_i32(&self.state, 1, 2):
+            return
+        gp = self.gp
+        self.gp = None
+        bubble_wait_unregister(gp)
+        goroutine_closed_outside(<PyObject *>gp)
+
+    def throw(self, typ, val=None, tb=None):
+        self.close()
+        raise thrown_exception(typ, val, tb)
+
+gc_internal_type(_BubbleWait)       # built by _bubble_wait() alone
+
+
+def _bubble_wait():
+    """`await gocore.testing.wait()` (see _BubbleWait)."""
+    return _BubbleWait.__new__(_BubbleWait)
+
+
+def _bubble_wait_blocking():
+    """gocore.testing.wait_blocking(): wait() for sync goroutines."""
+    cdef G gp
+    check_goexit()
+    bubble_check("wait_blocking()")
+    gp = <G>gc_tls_g
+    if gp.kind != G_SYNC:
+        raise RuntimeError("gocore.testing.wait_blocking() is for sync goroutines; "
+                           "async goroutines `await gocore.testing.wait()`")
+    gp.park_claim = 0
+    bubble_wait_register(gp)
+    gopark_thread(gp, NULL, NULL, W_SYNCTEST_WAIT, None, -1)
+    if gp.wake_flags != WAKE_NORMAL:
+        bubble_wait_unregister(gp)
+        check_wake(gp)           # GoroutineExit: run() is ending
+    return None
+
+
+def _bubble_now():
+    """gocore.testing.now(): the timers' clock in seconds - the fake clock
+    inside a bubble, time.monotonic() outside."""
+    if ld_rlx_i32(&bubble_on):
+        return ld_acq_i64(&bubble_now) / 1e9
+    return nanotime() / 1e9      # CLOCK_MONOTONIC: time.monotonic()'s clock

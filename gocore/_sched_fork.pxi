@@ -49,6 +49,7 @@ def _after_fork_child():
         pass
     timers.next_when = GC_NEVER
     timer_kick = 0
+    st_rel_i32(&bubble_on, 0)    # a synctest bubble ends with its runtime
     # its Ms do not exist here; one of them may be this very thread
     mp = sched.allm
     while mp != NULL:

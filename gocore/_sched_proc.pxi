@@ -275,7 +275,11 @@ cdef bint stopm(gc_m *mp) noexcept nogil:
         mp.nextp = NULL
         return 1
     if sched.timer_m == NULL:
-        if ld_acq_i32(&timers.len) > 0:
+        if ld_rlx_i32(&bubble_on):
+            if timers_due():     # a bubble: only a due timer is waited for (the poll below)
+                sched.timer_m = mp
+                deadline = nanotime() + TIMER_POLL_NS
+        elif ld_acq_i32(&timers.len) > 0:
             sched.timer_m = mp
             deadline = ld_acq_i64(&timers.next_when)
             if sched.pidle == NULL and deadline <= nanotime() + TIMER_POLL_NS:
@@ -342,7 +346,8 @@ cdef void entersyscall_block(gc_m *mp) noexcept nogil:
     # the P idle and every M asleep.
     gc_mutex_lock(&sched.lock)
     if (not runq_empty(pp) or sched.gq.size != 0 or timers_due()
-            or (ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL) or netpoll_needs_m()):
+            or (ld_acq_i32(&timers.len) > 0 and sched.timer_m == NULL and not ld_rlx_i32(&bubble_on))
+            or netpoll_needs_m()):
         gc_mutex_unlock(&sched.lock)
         startm(pp, 0)        # to run the work, or to take timer duty once it finds none
         return

@@ -331,6 +331,7 @@ def run(fn, *args, **kwargs):
             raise MemoryError()
         with _start_lock:
             adopt = runtime_handover()
+            bubble_start(adopt)          # synctest(): this run is a bubble (_sched_deadlock.pxi)
             if not adopt:
                 runtime_start(1)
             _main_g = gp

@@ -4,8 +4,10 @@
 # idle M sleeps until the earliest (stopm's timer_m), timers_kick pokes it
 # when a new one comes first. `include`d by _sched.pyx.
 #
-# Owns: `timers` and timer_kick, both under timerlock (lock order: after
-# channel locks, before sched.lock; its holders never wait for the GIL).
+# Owns: the timers' clock (rt_nanotime: real, or a synctest bubble's fake
+# one; see "the clock" below), and `timers` and timer_kick, both under
+# timerlock (lock order: after channel locks, before sched.lock; its
+# holders never wait for the GIL).
 # timers.len and timers.next_when are also published atomically, for the
 # lock-free "anything due?" checks of the M loop, sysmon and checkdead.
 # References: the heap holds one reference to a TK_PYOBJ timer's owner,
@@ -15,6 +17,48 @@
 # (_time.pyx, _net.pyx); a ticker's re-add in run_timers cannot fail (the
 # pop just freed its slot) and throws if it ever did, rather than stop the
 # ticker silently.
+
+# ---------------------------------------------------------------- the clock
+#
+# The timers' clock goes through rt_nanotime(): nanotime() (CLOCK_MONOTONIC),
+# except while a synctest bubble runs (gocore.testing.synctest; the bubble
+# is the whole runtime of one run(), see "the synctest bubble" in
+# _sched_deadlock.pxi). There it is a fake clock that starts at
+# BUBBLE_EPOCH and moves forward only when checkdead finds every goroutine
+# durably blocked (bubble_idle_locked): the heap, run_timers, sleep/Timer
+# deadlines (_time.pyx through runtime_nanotime) and the values timer
+# channels send all read it. Real time stays where it means real time:
+# sysmon, the deadlock holdoff, dumps' wait times, the Mutex starvation
+# clock, network deadlines (refused inside a bubble: _net.pyx).
+#
+# bubble_on: atomic; 0 outside a bubble, so rt_nanotime() costs nanotime()
+# plus a relaxed load and an always-taken branch. Set by run() (bubble_start,
+# under _start_lock, before the runtime starts) and cleared by drop_timers
+# at teardown (runtime stopped): every timer of a run is in one clock.
+# bubble_now: atomic (st_rel/ld_acq); written by bubble_start with the
+# runtime stopped and by bubble_idle_locked under sched.lock; it never goes
+# backwards while a bubble runs.
+
+cdef int32_t bubble_on = 0
+cdef int64_t bubble_now = 0
+# 2000-01-01T00:00:00Z in Unix nanoseconds: Go's synctest starts its clock
+# there too. now() inside a bubble starts at 946684800.0.
+cdef int64_t BUBBLE_EPOCH = 946684800 * <int64_t>1000000000
+
+cdef inline int64_t rt_nanotime() noexcept nogil:
+    """Any thread. The timers' clock (see above)."""
+    if ld_rlx_i32(&bubble_on):
+        return ld_acq_i64(&bubble_now)
+    return nanotime()
+
+cdef int64_t runtime_nanotime() noexcept nogil:
+    """rt_nanotime() for the other modules (_time.pyx)."""
+    return rt_nanotime()
+
+cdef bint in_bubble() noexcept nogil:
+    """Does a synctest bubble run (the timers' clock is fake)?"""
+    return ld_rlx_i32(&bubble_on) != 0
+
 
 # ---------------------------------------------------------------- timers
 
@@ -102,6 +146,8 @@ cdef void timers_kick() noexcept nogil:
     """Any thread. The earliest deadline moved up: poke the M sleeping until
     the old one, or wake an M if none sleeps on timers."""
     cdef gc_m *tm
+    if ld_rlx_i32(&bubble_on) and not timers_due():
+        return       # a bubble's future timer needs no M: only checkdead moves its clock
     if netpoll_timer_kick():     # an M blocks in epoll_wait: it recomputes its timeout
         return
     gc_mutex_lock(&sched.lock)
@@ -114,7 +160,7 @@ cdef void timers_kick() noexcept nogil:
 
 cdef inline bint timers_due() noexcept nogil:
     cdef int64_t w = ld_acq_i64(&timers.next_when)
-    return w != GC_NEVER and w <= nanotime()
+    return w != GC_NEVER and w <= rt_nanotime()
 
 cdef void run_timers(gc_p *pp) noexcept:
     """Requires GIL; the M holds pp. Fire due timers: ready sleeping Gs,
@@ -142,7 +188,7 @@ cdef void run_timers(gc_p *pp) noexcept:
     if budget <= 0:
         return                   # this round runs runnext, which frees room
     timer_lock()
-    now = nanotime()
+    now = rt_nanotime()
     while n < budget:
         t = timers_pop_due(&timers, now)
         if t == NULL:
@@ -179,9 +225,11 @@ cdef void run_timers(gc_p *pp) noexcept:
 cdef void drop_timers() noexcept:
     """Requires GIL; runtime stopped. Timers die with the program's run, as
     in Go: forgotten Tickers (tick()) and Timers are dropped. Sleeping
-    goroutines removed theirs when they were closed."""
+    goroutines removed theirs when they were closed. A synctest bubble
+    ends here too (its clock goes with its timers)."""
     cdef gc_timer *t
     owners = []
+    st_rel_i32(&bubble_on, 0)      # a bubble ends with its run: the next one has the real clock
     while True:
         timer_lock()
         t = timers_pop_due(&timers, GC_NEVER)

@@ -25,12 +25,12 @@ from cpython.object cimport PyTypeObject
 from libc.math cimport isnan
 
 from gocore._includes.atomic cimport ld_acq_i32, st_rel_i32, cas_i32
-from gocore._includes.clock cimport nanotime
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
 from gocore._includes.config cimport GOCORE_DEBUG, gc_dbg_add, gc_dbg_ctr, GC_DBG_TIMER_REFS
 from gocore._includes.timer cimport gc_timer, TK_READY_G, TK_PYOBJ
 from gocore._includes.pytype cimport gc_internal_type
 from gocore._sched cimport (G, getg_or_none, gopark_async, check_wake, park_sentinel,
+                            runtime_nanotime, in_bubble,
                             goroutine_closed_outside,
                             runtime_ensure_started, timer_lock, timer_add_locked,
                             timer_modify_locked,
@@ -50,6 +50,15 @@ cdef object _monotonic = _pytime.monotonic
 cdef int64_t MAX_NS = 9_000_000_000_000_000_000    # ~285 years: "never" without overflow
 
 
+cpdef double _now():
+    """The timers' clock in seconds: time.monotonic(), or inside a synctest
+    bubble (gocore.testing.synctest) its fake clock. What timer channels
+    send; context deadlines are measured on it."""
+    if in_bubble():
+        return runtime_nanotime() / 1e9
+    return _monotonic()
+
+
 cdef int64_t duration_ns(object d, str what) except? -1:
     """Seconds (int or float) to nanoseconds, clamped; TypeError/ValueError
     for bad input."""
@@ -67,7 +76,8 @@ cdef int64_t duration_ns(object d, str what) except? -1:
 
 
 cdef inline int64_t deadline_after(int64_t ns) noexcept:
-    cdef int64_t now = nanotime()
+    # the timers' clock: nanotime(), or a synctest bubble's fake clock
+    cdef int64_t now = runtime_nanotime()
     if ns >= MAX_NS - now:
         return MAX_NS
     return now + ns
@@ -274,7 +284,7 @@ cdef class Timer:
                 self.pending = False
             fn = self.fn
             if fn is None:
-                self.c.try_send(_monotonic())
+                self.c.try_send(_now())
         finally:
             gc_mutex_unlock(&self.mu)
         if fn is not None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from typing import Any, Callable
 
 from gocore._chan import Chan, nilchan
-from gocore._time import Timer, after_func
+from gocore._time import Timer, _now, after_func
 
 __all__ = [
     "Context", "Canceled", "DeadlineExceeded", "CancelFunc",
@@ -223,7 +222,8 @@ def with_cancel(parent: Context) -> tuple[Context, CancelFunc]:
 
 def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc]:
     """with_cancel, and cancelled with DeadlineExceeded at `deadline` (a
-    time.monotonic() value). A deadline later than the parent's is the
+    time.monotonic() value; inside a synctest bubble, a gocore.testing.now()
+    value). A deadline later than the parent's is the
     parent's (a child never outlives its parent's deadline)."""
     _check_parent(parent, "with_deadline")
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
@@ -236,7 +236,7 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
         return with_cancel(parent)          # the parent's deadline comes first
     ctx = _CancelCtx(parent, float(deadline))
     _propagate(parent, ctx)
-    remaining = deadline - time.monotonic()
+    remaining = deadline - _now()          # time.monotonic(), or a synctest bubble's clock
     if remaining <= 0:
         ctx._cancel(DeadlineExceeded(), True)
     else:
@@ -256,13 +256,14 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
 
 
 def with_timeout(parent: Context, timeout: float) -> tuple[Context, CancelFunc]:
-    """with_deadline(parent, time.monotonic() + timeout)."""
+    """with_deadline(parent, time.monotonic() + timeout) (inside a synctest
+    bubble, its fake clock's now() + timeout)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"context.with_timeout: timeout must be a number of seconds, "
                         f"got {type(timeout).__name__}")
     if math.isnan(timeout):
         raise ValueError("context.with_timeout: timeout is NaN")
-    return with_deadline(parent, time.monotonic() + timeout)
+    return with_deadline(parent, _now() + timeout)
 
 
 def with_value(parent: Context, key: Any, val: Any) -> Context:

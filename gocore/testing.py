@@ -61,9 +61,11 @@ from typing import Any, Union
 
 from gocore import _debug, _sched
 from gocore._leaks import find_leaks, format_leaks
+from gocore._synctest import now, synctest, wait, wait_blocking   # the fake-clock bubble
 
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES",
+           "synctest", "now", "wait", "wait_blocking"]
 
 DEFAULT_TIMEOUT = 1.0   # seconds a test's goroutines get to finish
 

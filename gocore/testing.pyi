@@ -3,9 +3,11 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from gocore._debug import GoroutineRecord
+from gocore._synctest import now as now, synctest as synctest, wait as wait, wait_blocking as wait_blocking
 
 __all__ = ["GoroutineLeakError", "snapshot", "check_no_leaks", "check_no_leaks_async",
-           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES"]
+           "LeakCheck", "DEFAULT_TIMEOUT", "find_leaks", "format_leaks", "LEAKCHECK_MODES",
+           "synctest", "now", "wait", "wait_blocking"]
 
 DEFAULT_TIMEOUT: Final[float]
 LEAKCHECK_MODES: Final[tuple[str, ...]]
