@@ -104,8 +104,11 @@ cdef G newg(int32_t kind, object fn, tuple args, dict kwargs):
     gp.goid = fetch_add_i64(&sched.goidgen, 1) + 1
     gp.kind = kind
     gp.fn = fn
-    gp.args = args
-    gp.kwargs = kwargs
+    if kwargs:
+        gp.args = (args if args is not None else (), kwargs)
+        gp.has_kwargs = 1
+    else:
+        gp.args = args
     st_rlx_i32(&gp.status, G_RUNNABLE)  # not shared yet: published under allglock or a run queue's release
     if kind != G_THREAD:
         gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # debug: down again in the G's tp_dealloc
@@ -249,6 +252,10 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     if woken == 1:
         st_rel_i32(&gp.status, G_RUNNING)
         pass_inspect_gate()
+        # after the gate: a dump that saw us waiting may still be reading
+        # it. (A thread's G lives as long as the thread: holding what it
+        # last waited on would keep that channel or primitive alive.)
+        gp.waiting = None
     return woken
 
 
@@ -266,6 +273,11 @@ cdef void goready(G gp) noexcept:
                   b"goready: G is not parked (G_WAITING): a second goready for one gopark?")
     gc_assert_msg(ld_acq_u32(&gp.park_claim) == 1,
                   b"goready: the caller did not win the G's park_claim")
+    mp = gc_tls_m
+    if mp != NULL:
+        mp.nunparks += 1         # statistics (metrics()): the M's own counter, no atomic
+    else:
+        add_rlx_i64(&sched.nunparks, 1)
     if gp.kind == G_AIO:         # an asyncio task's wait: wake its loop (_aiowait.pxi)
         aio_ready(gp)
         return
