@@ -118,7 +118,7 @@ cdef class G:
     cdef int32_t status         # GStatus
     cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1
     # written by the G itself before it parks (read by dump and teardown)
-    cdef int32_t waitreason
+    cdef int32_t waitreason     # (st_rlx_i32: metrics() reads it with ld_rlx_i32, no lock)
     # the creation site (Go's gopc), set by go() before the G is published,
     # then read-only: the calling Python frame's code object (owned; never
     # the frame, which would keep its locals alive) and instruction byte

@@ -393,6 +393,7 @@ def _goroutine_info(bint extra=False):
     inspection gate up (_inspect_begin): a goroutine seen waiting then
     cannot resume, so its waiting object stays what it parked on."""
     cdef G gp
+    cdef int32_t wr
     cdef int64_t now = nanotime()
     out = []
     for gp in _all_goroutines():
@@ -400,10 +401,11 @@ def _goroutine_info(bint extra=False):
         kind = ("async", "sync", "thread")[gp.kind]
         status = {G_RUNNABLE: "runnable", G_RUNNING: "running", G_WAITING: "waiting",
                   G_DEAD: "dead", G_IDLE: "idle"}.get(st, "?")
-        reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
-        if st == G_WAITING and (gp.waitreason == W_IO_READ or gp.waitreason == W_IO_WRITE):
+        wr = ld_rlx_i32(&gp.waitreason)
+        reason = WAIT_REASONS.get(wr, "?") if st == G_WAITING else status
+        if st == G_WAITING and (wr == W_IO_READ or wr == W_IO_WRITE):
             reason = (f"IO wait, fd {getattr(gp.waiting, 'fd', -1)}, "
-                      f"{'read' if gp.waitreason == W_IO_READ else 'write'}")
+                      f"{'read' if wr == W_IO_READ else 'write'}")
         if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
             reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
         waited = (nanotime_coarse() - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
@@ -423,7 +425,6 @@ cdef enum:
     MS_SYSCALL          # sync goroutines running on their threads (maybe outside the runtime)
     MS_RUNNABLE
     MS_IDLE
-    MS_NREASONS = W_IO_WRITE + 1
 
 
 def metrics():
@@ -439,33 +440,32 @@ def metrics():
     Ps): runq_len (atomic head/tail) and runnext (atomic) of each P under
     sched.lock, which also keeps allp from being resized."""
     cdef int64_t by_state[4]
-    cdef int64_t by_reason[MS_NREASONS]
+    cdef int64_t by_reason[32]     # by WaitReason (fewer than 32)
     cdef int64_t nwaiting = 0, unparks = 0
     cdef uint32_t lens[64]      # the first 64 Ps' run queues
     cdef int32_t st, r, i, nprocs
     cdef PyObject *p
     cdef gc_m *mp
-    cdef G gp
     memset(by_state, 0, sizeof(by_state))
     memset(by_reason, 0, sizeof(by_reason))
+    # (casts only under the lock: a typed G variable would take and drop
+    # references, which no gc_mutex holder does)
     gc_mutex_lock(&allglock)
     p = allgs_head
     while p != NULL:
-        gp = <G>p
-        st = ld_acq_i32(&gp.status)
+        st = ld_acq_i32(&(<G>p).status)
         if st == G_WAITING:
-            r = gp.waitreason
-            by_reason[r if 0 <= r < MS_NREASONS else 0] += 1
+            r = ld_rlx_i32(&(<G>p).waitreason)
+            by_reason[r if 0 <= r < 32 else 0] += 1
             nwaiting += 1
         elif st == G_RUNNING:
-            by_state[MS_SYSCALL if gp.kind == G_SYNC else MS_RUNNING] += 1
+            by_state[MS_SYSCALL if (<G>p).kind == G_SYNC else MS_RUNNING] += 1
         elif st == G_RUNNABLE:
             by_state[MS_RUNNABLE] += 1
         elif st == G_IDLE:
             by_state[MS_IDLE] += 1
-        p = gp.allnext
+        p = (<G>p).allnext
     gc_mutex_unlock(&allglock)
-    gp = None
     runqs = []
     gc_mutex_lock(&sched.lock)
     nprocs = sched.nprocs if ld_acq_i32(&sched.running) and sched.allp != NULL else 0
@@ -473,10 +473,10 @@ def metrics():
         lens[i] = runq_len(&sched.allp[i]) + (ld_acq_ptr(&sched.allp[i].runnext) != NULL)
     mp = sched.allm
     while mp != NULL:
-        unparks += mp.nunparks
+        unparks += ld_rlx_i64(&mp.nunparks)
         mp = mp.alllink
     if sched.m0 != NULL:
-        unparks += sched.m0.nunparks
+        unparks += ld_rlx_i64(&sched.m0.nunparks)
     gc_mutex_unlock(&sched.lock)
     for i in range(min(nprocs, 64)):
         runqs.append(lens[i])

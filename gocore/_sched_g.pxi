@@ -166,7 +166,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     gp.unlockf = unlockf
     gp.unlockarg = arg
     gp.waitsince_ns = nanotime_coarse()
-    gp.waitreason = reason
+    st_rlx_i32(&gp.waitreason, reason)     # atomic: metrics() reads it without a lock
     gp.parkmode = PARK_WAIT
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
@@ -187,7 +187,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
         gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
                       b"gopark_thread: an ASYNC G, or a G that is not running")
     gp.waitsince_ns = nanotime_coarse()
-    gp.waitreason = reason
+    st_rlx_i32(&gp.waitreason, reason)     # atomic: metrics() reads it without a lock
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
     note_clear(&gp.note)
@@ -275,7 +275,9 @@ cdef void goready(G gp) noexcept:
                   b"goready: the caller did not win the G's park_claim")
     mp = gc_tls_m
     if mp != NULL:
-        mp.nunparks += 1         # statistics (metrics()): the M's own counter, no atomic
+        # statistics (metrics()): the M's own counter; relaxed load and
+        # store (plain moves, no locked add), atomic for metrics()' reader
+        st_rlx_i64(&mp.nunparks, ld_rlx_i64(&mp.nunparks) + 1)
     else:
         add_rlx_i64(&sched.nunparks, 1)
     if gp.kind == G_AIO:         # an asyncio task's wait: wake its loop (_aiowait.pxi)
