@@ -55,10 +55,10 @@ class GoroutineRecord(NamedTuple):
     # where go() was called: (function's qualified name, file, line or
     # None, id of the goroutine that called it or 0 for a plain thread);
     # None for main and when not recorded
-    created: tuple | None = None
+    created: tuple[Any, ...] | None = None
     # what it waits on (a waiting goroutine parked on a channel, a select
     # or a sync primitive): the dict wait_detail() documents, else None
-    wait: dict | None = None
+    wait: dict[str, Any] | None = None
 
 
 def frame_records(frames) -> list[FrameRecord]:
@@ -102,7 +102,7 @@ def caller_frame() -> types.FrameType | None:
     return frame
 
 
-def wait_detail(waiting: Any, g: Any) -> dict | None:
+def wait_detail(waiting: Any, g: Any) -> dict[str, Any] | None:
     """What a parked goroutine waits on, as data (docs/debugging.md, "JSON
     schema"): {"type": "chan", "op", "id", "nil", "len", "cap", "closed",
     "receivers", "senders"} for a channel operation; {"type": "select",
@@ -234,7 +234,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _format_chan(d: dict) -> str:
+def _format_chan(d: dict[str, Any]) -> str:
     if d.get("nil"):
         return "nil chan"
     return (f"chan {d['id']} (len {d['len']}, cap {d['cap']}"
@@ -243,7 +243,7 @@ def _format_chan(d: dict) -> str:
             f"{_plural(d['senders'], 'other sender')} waiting")
 
 
-def format_wait(w: dict) -> list[str]:
+def format_wait(w: dict[str, Any]) -> list[str]:
     """The `waiting on` lines of a dump block (after the stack)."""
     t = w.get("type")
     if t == "chan":
@@ -268,7 +268,7 @@ def format_wait(w: dict) -> list[str]:
     return []
 
 
-def format_created(created: tuple) -> list[str]:
+def format_created(created: tuple[Any, ...]) -> list[str]:
     """Go's `created by f in goroutine N` and the go() call's file:line."""
     name, filename, line, parent = created
     return [f"  created by {name}" + (f" in goroutine {parent}" if parent else ""),
@@ -314,13 +314,13 @@ def format_goroutines(gs) -> str:
     return "\n".join(format_goroutine(g) for g in gs)
 
 
-def _frame_dict(f: FrameRecord) -> dict:
+def _frame_dict(f: FrameRecord) -> dict[str, Any]:
     code = f.code
     return {"function": getattr(code, "co_qualname", code.co_name),
             "file": code.co_filename, "line": f.lineno}
 
 
-def record_dict(g: GoroutineRecord) -> dict:
+def record_dict(g: GoroutineRecord) -> dict[str, Any]:
     """One goroutine as JSON-ready data (docs/debugging.md, "JSON schema")."""
     if g.kind == "asyncio":
         return {"id": 0, "kind": "asyncio", "state": g.state,

@@ -84,7 +84,7 @@ cdef extern from *:
         return lasti < 0 ? -1 : PyCode_Addr2Line((PyCodeObject *)code, lasti);
     }
     """
-    object gc_caller_code(int32_t *lasti)
+    PyObject *gc_caller_code(int32_t *lasti)      # a new reference, never NULL
     int gc_code_line(object code, int32_t lasti)
 
 
@@ -92,10 +92,9 @@ cdef inline void record_creation(G gp) noexcept:
     """Requires GIL; gp not yet shared. Go's gopc/parentGoid: where go()
     was called (see G.created_code) and by which goroutine."""
     cdef int32_t lasti = -1
-    try:
-        gp.created_code = gc_caller_code(&lasti)
-    except BaseException:
-        return          # (cannot fail today: no allocation but the frame object's)
+    cdef PyObject *code = gc_caller_code(&lasti)
+    gp.created_code = <object>code       # (its own reference)
+    Py_DECREF(<object>code)
     gp.created_lasti = lasti
     gp.created_by = (<G>gc_tls_g).goid if gc_tls_g != NULL else 0
 
