@@ -103,8 +103,8 @@ def caller_frame() -> types.FrameType | None:
 
 
 def wait_detail(waiting: Any, g: Any) -> dict[str, Any] | None:
-    """What a parked goroutine waits on, as data (docs/debugging.md, "JSON
-    schema"): {"type": "chan", "op", "id", "nil", "len", "cap", "closed",
+    """What a parked goroutine waits on, as data (docs/debugging.md, "As
+    data"): {"type": "chan", "op", "id", "nil", "len", "cap", "closed",
     "receivers", "senders"} for a channel operation; {"type": "select",
     "cases": [...]} with one such dict (without "type") per channel case;
     {"type": "Mutex" | "RWMutex" | "WaitGroup" | "Semaphore" | "Once",
@@ -321,7 +321,7 @@ def _frame_dict(f: FrameRecord) -> dict[str, Any]:
 
 
 def record_dict(g: GoroutineRecord) -> dict[str, Any]:
-    """One goroutine as JSON-ready data (docs/debugging.md, "JSON schema")."""
+    """One goroutine as JSON-ready data (docs/debugging.md, "As data")."""
     if g.kind == "asyncio":
         return {"id": 0, "kind": "asyncio", "state": g.state,
                 "stack_unavailable": g.stack_unavailable,
@@ -349,7 +349,7 @@ def dump_goroutines(format: str = "text") -> str:
     """Every live goroutine: `goroutine N [wait reason or state]:` and its
     Python stack (innermost call first), as Go prints them, then where it
     was created and what it waits on. format="json": the same as a JSON
-    array of objects (docs/debugging.md, "JSON schema")."""
+    array of objects (docs/debugging.md, "As data")."""
     if format not in ("text", "json"):
         raise ValueError(f'dump_goroutines(format=...) takes "text" or "json", got {format!r}')
     gs = goroutines(caller_frame())

@@ -955,19 +955,24 @@ cdef dict sync_dump_info(_SyncBase p, G gp):
     elif isinstance(p, Once):
         a = (<Once>p).running
     semaq_unlock(&p.q)
-    d = {"type": type(p).__name__, "id": f"{id(p):#x}"}
+    d = {"type": None, "id": f"{id(p):#x}"}       # (the gocore class: subclasses too)
     if isinstance(p, Mutex):
         ms = ld_acq_u32(&(<Mutex>p).state)
+        d["type"] = "Mutex"
         d["locked"] = bool(ms & M_LOCKED)
     elif isinstance(p, RWMutex):
+        d["type"] = "RWMutex"
         d["readers"] = a
         d["writer"] = bool(b)
     elif isinstance(p, WaitGroup):
+        d["type"] = "WaitGroup"
         d["counter"] = ld_acq_i64(&(<WaitGroup>p).state) >> 32
     elif isinstance(p, Semaphore):
+        d["type"] = "Semaphore"
         d["available"] = (<Semaphore>p).size - a
         d["size"] = (<Semaphore>p).size
     elif isinstance(p, Once):
+        d["type"] = "Once"
         d["done"] = bool(ld_acq_u32(&(<Once>p).is_done))
         d["running"] = bool(a)
     d["waiters"] = waiters
