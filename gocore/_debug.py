@@ -4,14 +4,21 @@ leaks and deadlocks.
     goroutine 7 [chan receive, 3 minutes]:
       consume(...)
             /path/prog.py:12
-      main(...)
+      worker(...)
             /path/prog.py:20
+      created by main in goroutine 1
+            /path/prog.py:31
+      waiting on chan 0x7f2a3c1e4d30 (len 0, cap 0): 1 other receiver, 0 other senders waiting
 
 The bracket holds the wait reason of a parked goroutine (the fixed
 vocabulary of _sched.WAIT_REASONS: `chan receive`, `select`,
 `sync.Mutex.Lock`...) or its state (`runnable`, `running`, `syscall`), and
 the minutes it has been parked once that is at least one (as Go prints it).
 The stack is innermost call first and holds only the goroutine's own frames.
+Then, as Go prints it, where the goroutine was created (the go() call and
+the goroutine that made it); last, what a parked goroutine waits on (a
+channel, a select's channels, a sync primitive: wait_detail()).
+dump_goroutines(format="json") gives the same as data (record_dict()).
 """
 
 from __future__ import annotations
