@@ -482,14 +482,14 @@ def metrics():
     c = _sched_counters()
     io = _netpoll_stats()["io_waiters"]
     waiting = {
-        "chan": by_reason[W_CHAN_RECV] + by_reason[W_CHAN_SEND] + by_reason[W_CHAN_NIL]
-                + by_reason[W_CHAN_NIL_SEND],
-        "select": by_reason[W_SELECT] + by_reason[W_SELECT_NO_CASES],
-        "sync": by_reason[W_MUTEX] + by_reason[W_RWMUTEX_R] + by_reason[W_RWMUTEX_W]
-                + by_reason[W_WAITGROUP] + by_reason[W_ONCE] + by_reason[W_SEMAPHORE]
-                + by_reason[W_SYNC_COND],
-        "sleep": by_reason[W_SLEEP],
-        "io": by_reason[W_IO_READ] + by_reason[W_IO_WRITE],
+        "chan": by_reason[<int>W_CHAN_RECV] + by_reason[<int>W_CHAN_SEND] + by_reason[<int>W_CHAN_NIL]
+                + by_reason[<int>W_CHAN_NIL_SEND],
+        "select": by_reason[<int>W_SELECT] + by_reason[<int>W_SELECT_NO_CASES],
+        "sync": by_reason[<int>W_MUTEX] + by_reason[<int>W_RWMUTEX_R] + by_reason[<int>W_RWMUTEX_W]
+                + by_reason[<int>W_WAITGROUP] + by_reason[<int>W_ONCE] + by_reason[<int>W_SEMAPHORE]
+                + by_reason[<int>W_SYNC_COND],
+        "sleep": by_reason[<int>W_SLEEP],
+        "io": by_reason[<int>W_IO_READ] + by_reason[<int>W_IO_WRITE],
     }
     waiting["other"] = nwaiting - sum(waiting.values())
     return {

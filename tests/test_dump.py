@@ -979,7 +979,10 @@ def test_json_dump_round_trips_and_matches_the_text(rt):
     assert [(g["id"], g["state"], g["main"]) for g in gs] == \
         [(b["goid"], b["state"], b["main"]) for b in blocks]
     for g, b in zip(gs, blocks):
-        assert [(f["function"], f["file"], f["line"]) for f in g["frames"]] == b["frames"]
+        frames = [(f["function"], f["file"], f["line"]) for f in g["frames"]]
+        if g["current"]:            # main: the two dumps were taken on two lines
+            frames[0] = frames[0][:2] + (frames[0][2] + 1,)
+        assert frames == b["frames"]
         if b["created"] is None:
             assert g["created_by"] is None
         else:

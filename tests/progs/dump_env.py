@@ -1,7 +1,7 @@
 """A hung program that never calls gocore.debug itself: the dump handler
 comes from the environment (GOCORE_DUMP_SIGNAL, GOCORE_DUMP_FILE,
 GOCORE_DUMP_FORMAT, read when gocore is imported). Inside run(): main waits
-on a WaitGroup, two goroutines wait on one channel. Prints "ready" once
+on a WaitGroup, two goroutines wait on one channel, one sleeps. Prints "ready" once
 they are parked; the test sends the signal, reads the file, kills it."""
 import sys
 
@@ -14,12 +14,17 @@ async def stuck_receiver(c):
     await c.recv()
 
 
+async def sleeper():
+    await gocore.sleep(3600)        # a pending timer: the program is not deadlocked
+
+
 async def main():
     c = Chan(3)
     wg = WaitGroup()
     wg.add(1)
     go(stuck_receiver, c)  # created here
     go(stuck_receiver, c)
+    go(sleeper)
     await wait_parked(2, fn=stuck_receiver)
     print("ready", flush=True)
     await wg.wait()
