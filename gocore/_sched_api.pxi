@@ -47,7 +47,8 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
         fetch_add_i64(&sched.ngoroutines, -1)
         with _start_lock:
             pass
-    record_creation(gp)
+    if record_created:
+        record_creation(gp)
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
@@ -86,6 +87,11 @@ cdef extern from *:
     """
     PyObject *gc_caller_code(int32_t *lasti)      # a new reference, never NULL
     int gc_code_line(object code, int32_t lasti)
+
+
+# GOCORE_CREATED_BY=0 (read once, at import): go() records no creation
+# site, and dumps print no `created by` lines (docs/debugging.md).
+cdef bint record_created = os.environ.get("GOCORE_CREATED_BY", "1").strip() != "0"
 
 
 cdef inline void record_creation(G gp) noexcept:

@@ -1117,3 +1117,28 @@ def test_dump_signal_env_bad_value_warns():
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0 and r.stdout == "imported\n", r
     assert "GOCORE_DUMP_SIGNAL ignored" in r.stderr and "NOPE" in r.stderr
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("value, shown", [("0", False), ("1", True)])
+def test_created_by_switch(value, shown):
+    """GOCORE_CREATED_BY=0 (read at import) turns creation-site recording
+    off: no `created by` lines, `created_by` null in the JSON."""
+    code = ("import json, gocore\n"
+            "async def child(c):\n    await c.recv()\n"
+            "async def main():\n"
+            "    c = gocore.Chan()\n    gocore.go(child, c)\n    await gocore.sleep(0.01)\n"
+            "    print(json.dumps([g['created_by'] for g in json.loads(gocore.dump_goroutines(format='json'))]))\n"
+            "    print(gocore.dump_goroutines())\n"
+            "    c.close()\n"
+            "gocore.run(main)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20,
+                       env={**os.environ, "GOCORE_CREATED_BY": value})
+    assert r.returncode == 0, r.stderr
+    first, text = r.stdout.split("\n", 1)
+    created = json.loads(first)
+    assert created[0] is None                      # main
+    assert (created[1] is not None) == shown
+    assert ("  created by main in goroutine 1\n" in text) == shown, text
+    if shown:
+        assert created[1] == {"function": "main", "file": "<string>", "line": 6, "goroutine": 1}
