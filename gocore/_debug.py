@@ -153,7 +153,7 @@ def goroutines(current_frame: types.FrameType | None = None,
     # others cannot start running until _inspect_end() (see the inspection
     # gate in _sched.pyx).
     no_gil = not getattr(sys, "_is_gil_enabled", lambda: True)()
-    threads = None
+    threads = info = gp = None
     out = []
     _sched._inspect_begin()
     try:
@@ -192,6 +192,10 @@ def goroutines(current_frame: types.FrameType | None = None,
                                        (), created, wait))
     finally:
         _sched._inspect_end()
+        # sys._current_frames() holds this very frame: drop the dict, else
+        # frame -> dict -> frame is a cycle that keeps our locals (the last
+        # G and its tuple) alive until the cyclic GC runs
+        threads = info = gp = None
     if only is None:
         rec = _aio_record(no_gil)
         if rec is not None:
