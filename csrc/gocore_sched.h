@@ -29,6 +29,7 @@ typedef struct gc_m {
     void *curg;             /* borrowed: the G running on this M */
     int64_t gen;            /* sched.gen when started; an M of an older run() exits */
     int64_t nparks;         /* statistics, owner only (read racily): Gs parked on this M */
+    int64_t nunparks;       /* statistics: goready calls made on this M; written by the owner only, relaxed atomics (metrics() reads it) */
     /* set by the M that wakes this one, read by it after note_sleep returns */
     gc_p *nextp;
     gc_note park;
@@ -162,6 +163,7 @@ typedef struct {
     /* statistics (relaxed atomics) */
     int64_t nsteals;
     int64_t nparks;
+    int64_t nunparks;       /* goready calls from threads without an M (an M counts its own); relaxed atomic */
 } gc_sched;
 
 /* Free-threaded builds: is the thread state `ts` detached, i.e. is its

@@ -122,4 +122,15 @@ static inline gc_waitlink *gc_waitq_peek(gc_waitq *q, gc_mutex *lock, int ctr) {
     return q->first;
 }
 
+/* Caller holds lock. The records still waiting (not zombies: their G's
+ * claim is still 0) whose G is not `except` (NULL: count all). For dumps:
+ * O(queue length), under the queue's lock like any other walk. */
+static inline int64_t gc_waitq_count(gc_waitq *q, PyObject *except) {
+    int64_t n = 0;
+    for (gc_waitlink *w = q->first; w != NULL; w = w->next)
+        if (w->g != except && ld_acq_u32(w->claim) == 0)
+            n++;
+    return n;
+}
+
 #endif

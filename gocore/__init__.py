@@ -35,6 +35,7 @@ from gocore._sched import (
     set_max_threads,
     set_panic_hook,
     stats,
+    metrics,
 )
 
 from gocore import context  # noqa: E402  (Go's context package)
@@ -42,9 +43,17 @@ from gocore import net  # noqa: E402  (Go's net package: streams over the netpol
 from gocore._debug import dump_goroutines  # noqa: E402
 
 __all__ = [
-    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "set_max_threads", "dump_goroutines", "stats",
+    "go", "run", "gosched", "gomaxprocs", "num_goroutine", "set_panic_hook", "set_max_threads", "dump_goroutines", "stats", "metrics",
     "Chan", "nilchan", "select", "blocking_select", "default",
     "sleep", "after", "tick", "after_func", "Timer", "Ticker",
     "WaitGroup", "Mutex", "RWMutex", "Once", "Semaphore",
     "DeadlockError", "ChanClosedError", "context", "net",
 ]
+
+# GOCORE_DUMP_SIGNAL=USR1: a goroutine dump on that signal (gocore/debug.py)
+import os as _os  # noqa: E402
+if _os.environ.get("GOCORE_DUMP_SIGNAL"):
+    from gocore import debug as _debug_signal
+    _debug_signal.install_from_env()
+    del _debug_signal
+del _os

@@ -48,6 +48,9 @@ cdef class Chan:
     cdef gc_waitq sendq
     cdef int32_t closed
     cdef bint is_nil
+    # under lock: the most values the buffer held since track_peak(), or
+    # -1 while not tracking (the buffered send path then pays one compare)
+    cdef Py_ssize_t peak
 
 cdef inline object close_then_throw(object aw, object typ, object val, object tb):
     """An awaitable's throw() (_chan, _sync, _time): coro.throw() while the

@@ -39,6 +39,9 @@ class Chan(Generic[_T]):
     def dataqsiz(self) -> int: ...  # Go's name for cap
     @property
     def closed(self) -> bool: ...
+    def track_peak(self) -> None: ...   # record the buffer's peak occupancy from now on
+    @property
+    def peak(self) -> int | None: ...   # since track_peak(); None if not tracking
     def __aiter__(self) -> AsyncIterator[_T]: ...
     def __iter__(self) -> Iterator[_T]: ...
 

@@ -38,7 +38,7 @@ from libc.stdlib cimport malloc, free
 
 from gocore._includes.atomic cimport ld_acq_u32
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock, gc_mutex_held
-from gocore._includes.waitq cimport (gc_waitlink, gc_waitq, gc_waitq_push, gc_waitq_unlink,
+from gocore._includes.waitq cimport (gc_waitlink, gc_waitq, gc_waitq_push, gc_waitq_unlink, gc_waitq_count,
                                      gc_waitq_dequeue)
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
                                       gc_parked_elsewhere, gc_mark_awaited)
@@ -202,6 +202,8 @@ cdef inline int try_send_locked(Chan c, object v, _SelectLocks *sel) except -1:
         if c.sendx == c.dataqsiz:
             c.sendx = 0
         c.qcount += 1
+        if c.peak >= 0 and c.qcount > c.peak:
+            c.peak = c.qcount             # track_peak() is on
         release(c, sel)
         Py_DECREF(<object>old)
         return 1
@@ -478,7 +480,7 @@ cdef object chan_blocking(Chan c, int32_t mode, object v):
     while True:
         if chan_try(c, mode, v, &out):
             break
-        # the thread's G.waiting is c while it waits: what find_leaks reads
+        # the thread's G.waiting is c while it waits: what dumps and find_leaks read
         chan_wait(c, mode, v, &sg, HOW_THREAD, suspect, c, None)
         getg().waiting = None
         if chan_woken(c, mode, &sg, &suspect, &out) == 0:
@@ -554,6 +556,16 @@ cdef class _ChanOp:
         res = <object>out
         Py_DECREF(res)
         raise StopIteration(res)
+
+    def _dump_wait(self, G gp not None):
+        """For goroutine dumps (see chan_dump_info): the channel this
+        parked operation waits on, or None once it finished."""
+        c = self.c
+        if c is None:
+            return None
+        d = {"type": "chan", "op": "send" if self.mode == MODE_SEND else "recv"}
+        d.update(chan_dump_info(c, gp))
+        return d
 
     cdef int step(self, PyObject **out) except -1:
         """HOW_ASYNC's shell (outside a lightweight goroutine the wait goes
@@ -814,6 +826,32 @@ cdef inline _ChanOp new_op(Chan c, int mode, object value):
     return op
 
 
+# ---------------------------------------------------------------- dumps
+#
+# What a goroutine dump shows of the channel a goroutine waits on
+# (_debug.py calls the _dump_wait methods below with the inspection gate
+# up, so the parked goroutine's operation cannot finish meanwhile). len,
+# closed and the waiter counts are read under c.lock, one channel at a
+# time (no other lock held: the lock order is respected trivially); cap is
+# set at creation. The counts leave out the dumped goroutine itself and
+# zombie records (a select case another case already won).
+
+cdef dict chan_dump_info(Chan c, G gp):
+    cdef Py_ssize_t n
+    cdef int32_t closed
+    cdef int64_t nrecv, nsend
+    if c.is_nil:
+        return {"id": "nil", "nil": True}
+    chan_lock(c)
+    n = c.qcount
+    closed = c.closed
+    nrecv = gc_waitq_count(&c.recvq, <PyObject *>gp)
+    nsend = gc_waitq_count(&c.sendq, <PyObject *>gp)
+    chan_unlock(c)
+    return {"id": f"{id(c):#x}", "nil": False, "len": n, "cap": c.dataqsiz,
+            "closed": bool(closed), "receivers": nrecv, "senders": nsend}
+
+
 # ---------------------------------------------------------------- Chan
 
 @cython.final
@@ -832,6 +870,7 @@ cdef class Chan:
             raise ValueError(f"Chan(size): size {size} is too large")
         self.dataqsiz = size
         self.buf = [None] * size if size else None
+        self.peak = -1
 
     def send(self, v):
         """`await ch.send(v)`: blocks until a receiver takes v (or there is
@@ -928,6 +967,27 @@ cdef class Chan:
     def closed(self):
         return bool(self.closed)
 
+    def track_peak(self):
+        """Start recording the buffer's peak occupancy (see `peak`), from
+        the current length; called again, start over. Off (the default) it
+        costs one compare per buffered send."""
+        if self.is_nil:
+            raise ValueError("track_peak(): nilchan has no buffer")
+        chan_lock(self)
+        self.peak = self.qcount
+        chan_unlock(self)
+
+    @property
+    def peak(self):
+        """The most values the buffer held at once since track_peak(), or
+        None if it was not called (size buffers from data: a peak well below
+        cap means the buffer is larger than the traffic needs)."""
+        cdef Py_ssize_t v
+        chan_lock(self)
+        v = self.peak
+        chan_unlock(self)
+        return None if v < 0 else v
+
     def __aiter__(self):
         return _ChanRange.__new__(_ChanRange, self)
 
@@ -944,6 +1004,14 @@ cdef class Chan:
         if self.is_nil:
             return "<gocore.nilchan>"
         return f"<gocore.Chan cap={self.dataqsiz} len={self.qcount}{' closed' if self.closed else ''}>"
+
+    def _dump_wait(self, G gp not None):
+        """For goroutine dumps: a thread or sync goroutine parked in a
+        blocking_* operation has the channel itself as its waiting object
+        (chan_blocking)."""
+        d = {"type": "chan", "op": None}
+        d.update(chan_dump_info(self, gp))
+        return d
 
     def __dealloc__(self):
         pass   # the buffer list owns the values; no waiter can outlive its reference to us
@@ -1030,6 +1098,21 @@ cdef class _Select:
             self.heap = NULL
         if not self.awaited and self.cases is not None:
             gc_warn_unawaited(b"select()")
+
+    def _dump_wait(self, G gp not None):
+        """For goroutine dumps: each case's channel (chan_dump_info), in
+        the order written; None once the select finished."""
+        cdef int32_t i
+        if self.cases is None:
+            return None
+        cases = []
+        for i in range(self.ncases):
+            if i == self.default_index or self.cs[i].c == NULL:
+                continue
+            d = {"op": "send" if self.cs[i].kind == CASE_SEND else "recv"}
+            d.update(chan_dump_info(<Chan>self.cs[i].c, gp))
+            cases.append(d)
+        return {"type": "select", "cases": cases}
 
     def __await__(self):
         if not gc_mark_awaited(&self.awaited):

@@ -4,18 +4,26 @@ leaks and deadlocks.
     goroutine 7 [chan receive, 3 minutes]:
       consume(...)
             /path/prog.py:12
-      main(...)
+      worker(...)
             /path/prog.py:20
+      created by main in goroutine 1
+            /path/prog.py:31
+      waiting on chan 0x7f2a3c1e4d30 (len 0, cap 0): 1 other receiver, 0 other senders waiting
 
 The bracket holds the wait reason of a parked goroutine (the fixed
 vocabulary of _sched.WAIT_REASONS: `chan receive`, `select`,
 `sync.Mutex.Lock`...) or its state (`runnable`, `running`, `syscall`), and
 the minutes it has been parked once that is at least one (as Go prints it).
 The stack is innermost call first and holds only the goroutine's own frames.
+Then, as Go prints it, where the goroutine was created (the go() call and
+the goroutine that made it); last, what a parked goroutine waits on (a
+channel, a select's channels, a sync primitive: wait_detail()).
+dump_goroutines(format="json") gives the same as data (record_dict()).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from collections.abc import Collection
@@ -51,6 +59,13 @@ class GoroutineRecord(NamedTuple):
     # kind "asyncio" (gocore.aio's loop thread): its pending calls, as
     # (calling goroutine's id, seconds waited, the task's frames)
     calls: tuple = ()
+    # where go() was called: (function's qualified name, file, line or
+    # None, id of the goroutine that called it or 0 for a plain thread);
+    # None for main and when not recorded
+    created: tuple[Any, ...] | None = None
+    # what it waits on (a waiting goroutine parked on a channel, a select
+    # or a sync primitive): the dict wait_detail() documents, else None
+    wait: dict[str, Any] | None = None
 
 
 def frame_records(frames) -> list[FrameRecord]:
@@ -94,6 +109,25 @@ def caller_frame() -> types.FrameType | None:
     return frame
 
 
+def wait_detail(waiting: Any, g: Any) -> dict[str, Any] | None:
+    """What a parked goroutine waits on, as data (docs/debugging.md, "As
+    data"): {"type": "chan", "op", "id", "nil", "len", "cap", "closed",
+    "receivers", "senders"} for a channel operation; {"type": "select",
+    "cases": [...]} with one such dict (without "type") per channel case;
+    {"type": "Mutex" | "RWMutex" | "WaitGroup" | "Semaphore" | "Once",
+    "id", ..., "waiters"} for a sync primitive. Waiter counts leave the
+    goroutine itself out. The objects read their fields under their own
+    locks (_chan.pyx / _sync.pyx, "dumps"); call with the inspection gate
+    up. None for anything else (sleep, I/O: the bracket says it all)."""
+    describe = getattr(type(waiting), "_dump_wait", None)
+    if describe is None:
+        return None
+    try:
+        return describe(waiting, g)
+    except Exception:  # pragma: no cover - a dump must not fail for a detail
+        return None
+
+
 def _state(kind, status, reason, is_current) -> str:
     if is_current:
         return "running"
@@ -119,14 +153,17 @@ def goroutines(current_frame: types.FrameType | None = None,
     # others cannot start running until _inspect_end() (see the inspection
     # gate in _sched.pyx).
     no_gil = not getattr(sys, "_is_gil_enabled", lambda: True)()
-    threads = None
+    threads = info = gp = None
     out = []
     _sched._inspect_begin()
     try:
-        for (goid, kind, status, reason, waited, coro, fn, is_main, ident,
-             is_current) in _sched._goroutine_info():
+        for info in _sched._goroutine_info(True):
+            (goid, kind, status, reason, waited, coro, fn, is_main, ident,
+             is_current) = info[:10]
             if status == "dead" or (only is not None and goid not in only):
                 continue
+            created, waiting, gp = info[10:] if len(info) > 10 else (None, None, None)
+            wait = wait_detail(waiting, gp) if waiting is not None else None
             root_code = getattr(fn, "__code__", None)
             unavailable = no_gil and status == "running" and not is_current
             if unavailable:
@@ -151,9 +188,14 @@ def goroutines(current_frame: types.FrameType | None = None,
             started = coro is not None or bool(ident)
             out.append(GoroutineRecord(goid, kind, _state(kind, status, reason, is_current),
                                        minutes, bool(is_main), bool(is_current),
-                                       records, None if started else fn, unavailable))
+                                       records, None if started else fn, unavailable,
+                                       (), created, wait))
     finally:
         _sched._inspect_end()
+        # sys._current_frames() holds this very frame: drop the dict, else
+        # frame -> dict -> frame is a cycle that keeps our locals (the last
+        # G and its tuple) alive until the cyclic GC runs
+        threads = info = gp = None
     if only is None:
         rec = _aio_record(no_gil)
         if rec is not None:
@@ -199,6 +241,51 @@ def format_frames(frames: list[FrameRecord], suffix: str = "") -> list[str]:
     return lines
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _format_chan(d: dict[str, Any]) -> str:
+    if d.get("nil"):
+        return "nil chan"
+    return (f"chan {d['id']} (len {d['len']}, cap {d['cap']}"
+            f"{', closed' if d['closed'] else ''}): "
+            f"{_plural(d['receivers'], 'other receiver')}, "
+            f"{_plural(d['senders'], 'other sender')} waiting")
+
+
+def format_wait(w: dict[str, Any]) -> list[str]:
+    """The `waiting on` lines of a dump block (after the stack)."""
+    t = w.get("type")
+    if t == "chan":
+        return [f"  waiting on {_format_chan(w)}"]
+    if t == "select":
+        return ["  waiting in select on:"] + [
+            f"    {c['op']} {_format_chan(c)}" for c in w["cases"]]
+    head = f"  waiting on {'' if t == 'Semaphore' else 'sync.'}{t} {w['id']}: "
+    others = _plural(w["waiters"], "other waiter")
+    if t == "Mutex":
+        return [head + f"{'locked' if w['locked'] else 'unlocked'}, {others}"]
+    if t == "RWMutex":
+        return [head + f"{_plural(w['readers'], 'reader')}, "
+                f"{'writer holds it' if w['writer'] else 'no writer'}, {others}"]
+    if t == "WaitGroup":
+        return [head + f"counter {w['counter']}, {others}"]
+    if t == "Semaphore":
+        return [head + f"{w['available']} of {w['size']} available, {others}"]
+    if t == "Once":
+        state = "done" if w["done"] else ("running" if w["running"] else "not started")
+        return [head + f"{state}, {others}"]
+    return []
+
+
+def format_created(created: tuple[Any, ...]) -> list[str]:
+    """Go's `created by f in goroutine N` and the go() call's file:line."""
+    name, filename, line, parent = created
+    return [f"  created by {name}" + (f" in goroutine {parent}" if parent else ""),
+            f"        {filename}:{line if line is not None else '?'}"]
+
+
 def format_goroutine(g: GoroutineRecord) -> str:
     """`goroutine N [state]:` then the stack (Go's traceback format)."""
     if g.kind == "asyncio":
@@ -214,6 +301,10 @@ def format_goroutine(g: GoroutineRecord) -> str:
         code = getattr(g.fn, "__code__", None)
         if code is not None:
             lines.append(f"        {code.co_filename}:{code.co_firstlineno}")
+    if g.created is not None:
+        lines.extend(format_created(g.created))
+    if g.wait is not None:
+        lines.extend(format_wait(g.wait))
     return "\n".join(lines) + "\n"
 
 
@@ -234,10 +325,48 @@ def format_goroutines(gs) -> str:
     return "\n".join(format_goroutine(g) for g in gs)
 
 
-def dump_goroutines() -> str:
+def _frame_dict(f: FrameRecord) -> dict[str, Any]:
+    code = f.code
+    return {"function": getattr(code, "co_qualname", code.co_name),
+            "file": code.co_filename, "line": f.lineno}
+
+
+def record_dict(g: GoroutineRecord) -> dict[str, Any]:
+    """One goroutine as JSON-ready data (docs/debugging.md, "As data")."""
+    if g.kind == "asyncio":
+        return {"id": 0, "kind": "asyncio", "state": g.state,
+                "stack_unavailable": g.stack_unavailable,
+                "calls": [{"goroutine": goid, "seconds": round(waited, 3),
+                           "frames": [_frame_dict(f) for f in frames]}
+                          for goid, waited, frames in g.calls]}
+    not_started = None
+    if not g.frames and g.fn is not None:
+        code = getattr(g.fn, "__code__", None)
+        not_started = {"function": getattr(g.fn, "__qualname__", None) or repr(g.fn),
+                       "file": getattr(code, "co_filename", None),
+                       "line": getattr(code, "co_firstlineno", None)}
+    created = None
+    if g.created is not None:
+        name, filename, line, parent = g.created
+        created = {"function": name, "file": filename, "line": line, "goroutine": parent}
+    return {"id": g.goid, "kind": g.kind, "state": g.state, "minutes": g.minutes,
+            "main": g.is_main, "current": g.is_current,
+            "stack_unavailable": g.stack_unavailable,
+            "frames": [_frame_dict(f) for f in g.frames],
+            "not_started": not_started, "created_by": created, "wait": g.wait}
+
+
+def dump_goroutines(format: str = "text") -> str:
     """Every live goroutine: `goroutine N [wait reason or state]:` and its
-    Python stack (innermost call first), as Go prints them."""
-    return format_goroutines(goroutines(caller_frame()))
+    Python stack (innermost call first), as Go prints them, then where it
+    was created and what it waits on. format="json": the same as a JSON
+    array of objects (docs/debugging.md, "As data")."""
+    if format not in ("text", "json"):
+        raise ValueError(f'dump_goroutines(format=...) takes "text" or "json", got {format!r}')
+    gs = goroutines(caller_frame())
+    if format == "json":
+        return json.dumps([record_dict(g) for g in gs])
+    return format_goroutines(gs)
 
 
 # A traceback shows at most this many goroutines of a DeadlockError's dump
@@ -251,6 +380,7 @@ def attach_deadlock_dump(err: Any) -> None:
     raises: a failing dump must not hide the deadlock."""
     try:
         gs = goroutines(caller_frame())
+        err.goroutines = [record_dict(g) for g in gs]
         err.dump = format_goroutines(gs)
         shown = format_goroutines(gs[:DEADLOCK_NOTE_GOROUTINES]).rstrip("\n")
         if len(gs) > DEADLOCK_NOTE_GOROUTINES:
@@ -258,5 +388,6 @@ def attach_deadlock_dump(err: Any) -> None:
                       "goroutines (the exception's .dump lists them all)")
     except Exception as e:  # pragma: no cover - defensive
         err.dump = shown = f"(no goroutine dump: {e!r})"
+        err.goroutines = []
     if shown:
         err.add_note(shown)

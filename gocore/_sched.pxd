@@ -43,7 +43,7 @@
 # No gc_mutex holder waits for the GIL, releases a reference or allocates a
 # GC-tracked object while holding it.
 
-from libc.stdint cimport uint32_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t
 from cpython.object cimport PyObject
 from gocore._includes.futex cimport gc_note
 from gocore._includes.timer cimport gc_timer
@@ -98,13 +98,15 @@ cdef enum ParkMode:
 cdef class G:
     # set at creation, then read-only
     # (fields ordered so that no padding is needed: the object stays within
-    # 160 bytes, one pymalloc size class; 168 made spawning ~8% slower)
+    # 160 bytes, one pymalloc size class; 168 made spawning ~8% slower. The
+    # creation site's 20 bytes were found by folding kwargs into args and
+    # packing the small enums and flags into bytes: each byte is written
+    # by one party at a time under the park protocol, never atomically.)
     cdef readonly int64_t goid
-    cdef int32_t kind
-    cdef readonly bint is_main
     cdef object fn              # the function it was started with (None for go(coro)); never replaced
+    # fn's positional arguments (a tuple, or None); if has_kwargs, the
+    # pair (positional tuple, kwargs dict). Read and dropped by the G alone.
     cdef object args
-    cdef object kwargs
     cdef object coro            # ASYNC: the coroutine, created at the G's first run
     cdef unsigned long thread_ident   # SYNC: the worker thread running it (for dumps); 0 until it starts
     # SYNC, started, woken but no P was idle (Go's stoplockedm): its M parks
@@ -117,18 +119,34 @@ cdef class G:
     cdef int32_t status         # GStatus
     cdef uint32_t park_claim    # 0 while parked and unclaimed; the waker CASes it to 1
     # written by the G itself before it parks (read by dump and teardown)
-    cdef int32_t waitreason
-    cdef int32_t parkmode
+    cdef int32_t waitreason     # (st_rlx_i32: metrics() reads it with ld_rlx_i32, no lock)
+    # the creation site (Go's gopc), set by go() before the G is published,
+    # then read-only: the calling Python frame's code object (owned; never
+    # the frame, which would keep its locals alive) and instruction byte
+    # offset (-1: none); the line is computed only when a dump asks
+    # (PyCode_Addr2Line). created_by: the creating goroutine's id, 0 for a
+    # plain thread or none recorded.
+    cdef int32_t created_lasti
     cdef int64_t waitsince_ns
     cdef void (*unlockf)(void *) noexcept nogil
     cdef void *unlockarg
     cdef object waiting         # owned: the operation parked on; its _cancel() unlinks its waiters
+    cdef object created_code
+    cdef int64_t created_by
     # written by the claimer, read by the G after it wakes
     cdef int32_t wake_flags
-    cdef int32_t deadlock_strikes   # consecutive WAKE_DEADLOCK wake-ups (main only)
-    cdef int32_t counted_blocked    # its M is counted in sched.nmblocked until goready
     # THREAD and SYNC kinds sleep here while parked
     cdef gc_note note
+    # bytes (6, then 2 of padding): kind, is_main and has_kwargs are set at creation (is_main by
+    # run() before the G is shared); parkmode is written by the G itself
+    # before it parks; counted_blocked by the G before it parks and by its
+    # single goready after
+    cdef uint8_t kind           # GKind
+    cdef readonly uint8_t is_main
+    cdef uint8_t parkmode       # ParkMode
+    cdef uint8_t counted_blocked    # its M is counted in sched.nmblocked until goready
+    cdef uint8_t has_kwargs     # args is (positional, kwargs)
+    cdef uint8_t deadlock_strikes   # consecutive WAKE_DEADLOCK wake-ups (main only; 0 or 1), written by the G after it wakes (check_wake)
     # under allglock: sched's list of live Gs (the list owns a reference)
     cdef PyObject *allnext
     cdef PyObject *allprev

@@ -91,7 +91,8 @@ class DeadlockError(RuntimeError):
     """All goroutines are asleep: the waiting call can never complete.
     `.dump` is the dump_goroutines() text taken where it was raised (the
     goroutines found asleep); a note shows it in tracebacks, as Go prints
-    the goroutines at a deadlock."""
+    the goroutines at a deadlock. `.goroutines` is the same as data: a list
+    of dicts, dump_goroutines(format="json")'s records."""
 
     def __init__(self, *args):
         RuntimeError.__init__(self, *args)

@@ -47,6 +47,8 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
         fetch_add_i64(&sched.ngoroutines, -1)
         with _start_lock:
             pass
+    if record_created:
+        record_creation(gp)
     allgs_add(gp)
     Py_INCREF(gp)                        # the run queue's reference
     mp = gc_tls_m
@@ -62,6 +64,56 @@ cdef object go_impl(object fn, tuple args, dict kwargs):
         gc_mutex_unlock(&sched.lock)
         wakep()
     return None
+
+
+cdef extern from *:
+    """
+    /* go()'s caller: the innermost Python frame's code object (a new
+       reference; None if no Python frame runs) and instruction byte offset.
+       PyEval_GetFrame may materialise the frame object (once per frame
+       activation, owned by the interpreter frame); we keep only the code. */
+    static PyObject *gc_caller_code(int32_t *lasti) {
+        PyFrameObject *f = PyEval_GetFrame();
+        if (f == NULL) {
+            *lasti = -1;
+            Py_RETURN_NONE;
+        }
+        *lasti = PyFrame_GetLasti(f);
+        return (PyObject *)PyFrame_GetCode(f);
+    }
+    static int gc_code_line(PyObject *code, int32_t lasti) {
+        return lasti < 0 ? -1 : PyCode_Addr2Line((PyCodeObject *)code, lasti);
+    }
+    """
+    PyObject *gc_caller_code(int32_t *lasti)      # a new reference, never NULL
+    int gc_code_line(object code, int32_t lasti)
+
+
+# GOCORE_CREATED_BY=0 (read once, at import): go() records no creation
+# site, and dumps print no `created by` lines (docs/debugging.md).
+cdef bint record_created = os.environ.get("GOCORE_CREATED_BY", "1").strip() != "0"
+
+
+cdef inline void record_creation(G gp) noexcept:
+    """Requires GIL; gp not yet shared. Go's gopc/parentGoid: where go()
+    was called (see G.created_code) and by which goroutine."""
+    cdef int32_t lasti = -1
+    cdef PyObject *code = gc_caller_code(&lasti)
+    gp.created_code = <object>code       # (its own reference)
+    Py_DECREF(<object>code)
+    gp.created_lasti = lasti
+    gp.created_by = (<G>gc_tls_g).goid if gc_tls_g != NULL else 0
+
+
+cdef object creation_site(G gp):
+    """(function's qualified name, file, line, creating goroutine id) of
+    gp's go() call, or None if none was recorded (main, a thread's G)."""
+    code = gp.created_code
+    if code is None:
+        return None
+    line = gc_code_line(code, gp.created_lasti)
+    return (getattr(code, "co_qualname", code.co_name), code.co_filename,
+            line if line >= 0 else None, gp.created_by)
 
 
 cdef object go_fastcall(PyObject *self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
@@ -337,11 +389,16 @@ def _debug_plain_threads():
     return plain_threads_running(), ld_acq_i32(&nthreadparked)
 
 
-def _goroutine_info():
+def _goroutine_info(bint extra=False):
     """Requires GIL. A snapshot for dump_goroutines(): one tuple per live G
     (goid, kind, status, wait reason, seconds waiting, coroutine or None,
-    function or None, is_main, thread ident or 0, is the calling G)."""
+    function or None, is_main, thread ident or 0, is the calling G); with
+    extra, three more items: the creation site (creation_site()), the
+    object it waits on (G.waiting; None unless waiting) and the G. Call it with the
+    inspection gate up (_inspect_begin): a goroutine seen waiting then
+    cannot resume, so its waiting object stays what it parked on."""
     cdef G gp
+    cdef int32_t wr
     cdef int64_t now = nanotime()
     out = []
     for gp in _all_goroutines():
@@ -349,17 +406,125 @@ def _goroutine_info():
         kind = ("async", "sync", "thread")[gp.kind]
         status = {G_RUNNABLE: "runnable", G_RUNNING: "running", G_WAITING: "waiting",
                   G_DEAD: "dead", G_IDLE: "idle"}.get(st, "?")
-        reason = WAIT_REASONS.get(gp.waitreason, "?") if st == G_WAITING else status
-        if st == G_WAITING and (gp.waitreason == W_IO_READ or gp.waitreason == W_IO_WRITE):
+        wr = ld_rlx_i32(&gp.waitreason)
+        reason = WAIT_REASONS.get(wr, "?") if st == G_WAITING else status
+        if st == G_WAITING and (wr == W_IO_READ or wr == W_IO_WRITE):
             reason = (f"IO wait, fd {getattr(gp.waiting, 'fd', -1)}, "
-                      f"{'read' if gp.waitreason == W_IO_READ else 'write'}")
+                      f"{'read' if wr == W_IO_READ else 'write'}")
         if st == G_RUNNING and gp.kind == G_SYNC and gc_tls_g != <PyObject *>gp:
             reason = "running (sync goroutine; may be in a call outside the runtime: syscall)"
         waited = (nanotime_coarse() - gp.waitsince_ns) / 1e9 if st == G_WAITING else 0.0
-        out.append((gp.goid, kind, status, reason, waited, gp.coro, gp.fn, gp.is_main,
-                    gp.thread_ident, gc_tls_g == <PyObject *>gp))
+        t = (gp.goid, kind, status, reason, waited, gp.coro, gp.fn, bool(gp.is_main),
+             gp.thread_ident, gc_tls_g == <PyObject *>gp)
+        if extra:
+            t += (creation_site(gp), gp.waiting if st == G_WAITING else None, gp)
+        out.append(t)
     out.sort(key=lambda t: t[0])
     return out
+
+
+# ---------------------------------------------------------------- metrics()
+
+cdef enum:
+    MS_RUNNING = 0      # async goroutines running on an M
+    MS_SYSCALL          # sync goroutines running on their threads (maybe outside the runtime)
+    MS_RUNNABLE
+    MS_IDLE
+
+
+def metrics():
+    """Runtime metrics, cheap enough to read every second (a racy snapshot;
+    docs/debugging.md, "Metrics"). The counters are stats()'s (the same
+    relaxed atomics; parks and unparks are summed over the Ms under
+    sched.lock, as stats() does). Goroutines by state take one walk of the
+    allgs list under allglock (only go() and a goroutine's exit take it:
+    neither the run queues nor parking wait for it), reading each G's
+    status (atomic) and wait reason (written before the G is published as
+    waiting); at 10,000 goroutines it holds the lock for tens of
+    microseconds. Per-P run-queue lengths (ring plus runnext; the first 64
+    Ps): runq_len (atomic head/tail) and runnext (atomic) of each P under
+    sched.lock, which also keeps allp from being resized."""
+    cdef int64_t by_state[4]
+    cdef int64_t by_reason[32]     # by WaitReason (fewer than 32)
+    cdef int64_t nwaiting = 0, unparks = 0
+    cdef uint32_t lens[64]      # the first 64 Ps' run queues
+    cdef int32_t st, r, i, nprocs
+    cdef PyObject *p
+    cdef gc_m *mp
+    memset(by_state, 0, sizeof(by_state))
+    memset(by_reason, 0, sizeof(by_reason))
+    # (casts only under the lock: a typed G variable would take and drop
+    # references, which no gc_mutex holder does)
+    gc_mutex_lock(&allglock)
+    p = allgs_head
+    while p != NULL:
+        st = ld_acq_i32(&(<G>p).status)
+        if st == G_WAITING:
+            r = ld_rlx_i32(&(<G>p).waitreason)
+            by_reason[r if 0 <= r < 32 else 0] += 1
+            nwaiting += 1
+        elif st == G_RUNNING:
+            by_state[MS_SYSCALL if (<G>p).kind == G_SYNC else MS_RUNNING] += 1
+        elif st == G_RUNNABLE:
+            by_state[MS_RUNNABLE] += 1
+        elif st == G_IDLE:
+            by_state[MS_IDLE] += 1
+        p = (<G>p).allnext
+    gc_mutex_unlock(&allglock)
+    runqs = []
+    gc_mutex_lock(&sched.lock)
+    nprocs = sched.nprocs if ld_acq_i32(&sched.running) and sched.allp != NULL else 0
+    for i in range(min(nprocs, 64)):
+        lens[i] = runq_len(&sched.allp[i]) + (ld_acq_ptr(&sched.allp[i].runnext) != NULL)
+    mp = sched.allm
+    while mp != NULL:
+        unparks += ld_rlx_i64(&mp.nunparks)
+        mp = mp.alllink
+    if sched.m0 != NULL:
+        unparks += ld_rlx_i64(&sched.m0.nunparks)
+    gc_mutex_unlock(&sched.lock)
+    for i in range(min(nprocs, 64)):
+        runqs.append(lens[i])
+    c = _sched_counters()
+    io = _netpoll_stats()["io_waiters"]
+    waiting = {
+        "chan": by_reason[<int>W_CHAN_RECV] + by_reason[<int>W_CHAN_SEND] + by_reason[<int>W_CHAN_NIL]
+                + by_reason[<int>W_CHAN_NIL_SEND],
+        "select": by_reason[<int>W_SELECT] + by_reason[<int>W_SELECT_NO_CASES],
+        "sync": by_reason[<int>W_MUTEX] + by_reason[<int>W_RWMUTEX_R] + by_reason[<int>W_RWMUTEX_W]
+                + by_reason[<int>W_WAITGROUP] + by_reason[<int>W_ONCE] + by_reason[<int>W_SEMAPHORE]
+                + by_reason[<int>W_SYNC_COND],
+        "sleep": by_reason[<int>W_SLEEP],
+        "io": by_reason[<int>W_IO_READ] + by_reason[<int>W_IO_WRITE],
+    }
+    waiting["other"] = nwaiting - sum(waiting.values())
+    return {
+        "goroutines": {
+            "total": num_goroutine(),
+            "running": by_state[MS_RUNNING],
+            "syscall": by_state[MS_SYSCALL],
+            "runnable": by_state[MS_RUNNABLE] + by_state[MS_IDLE],
+            "waiting": nwaiting,
+            "waiting_by_reason": waiting,
+        },
+        "goroutines_created": c["goroutines_created"],
+        "procs": c["ps"],
+        "procs_idle": c["ps_idle"],
+        "runq": runqs,
+        "global_runq": c["global_runq"],
+        "steals": c["steals"],
+        "parks": c["parks"],
+        "unparks": unparks + ld_rlx_i64(&sched.nunparks),
+        "handoffs": c["handoffs"],
+        "retakes": c["retakes"],
+        "threads": c["ms"],
+        "threads_idle": c["ms_idle"],
+        "threads_spinning": c["ms_spinning"],
+        "threads_blocked": c["ms_blocked"],
+        "timers": c["timers"],
+        "io_waiters": io,
+        "aio_pending": ld_acq_i32(&aio_pending),
+    }
 
 
 def stats():
@@ -735,7 +900,7 @@ def _leak_scan(tuple direct_types, tuple op_types):
             st = ld_acq_i32(&gp.status)
             if st == G_DEAD or st == G_IDLE:
                 continue
-            roots = [gp.coro, gp.fn, gp.args, gp.kwargs]
+            roots = [gp.coro, gp.fn, gp.args]     # args holds the kwargs too (has_kwargs)
             waits = None            # None: live (runs, or will: a timer, the poller, unknown)
             r = gp.waitreason
             if st == G_WAITING:

@@ -316,7 +316,7 @@ cdef struct bubble_gref:
     int32_t *status
     uint32_t *claim
     int32_t *wake_flags
-    int32_t *counted_blocked
+    uint8_t *counted_blocked
     gc_note *note
 
 cdef bubble_gref bubble_waiter

@@ -152,14 +152,13 @@ cdef int start_coroutine(G gp) except -1:
     args and kwargs (read by this G alone) go at once: the frame has them
     now (B8: 80 bytes less per parked goroutine)."""
     fn = gp.fn
-    if gp.kwargs is not None:
-        coro = fn(*gp.args, **gp.kwargs)
+    if gp.has_kwargs:
+        coro = fn(*gp.args[0], **gp.args[1])
     elif gp.args is not None:
         coro = fn(*gp.args)
     else:
         coro = fn()
     gp.args = None
-    gp.kwargs = None
     if not PyCoro_CheckExact(coro):
         if hasattr(coro, "__await__") and hasattr(coro, "send"):
             gp.coro = coro          # a Cython or other compiled coroutine
@@ -177,7 +176,10 @@ cdef void run_sync(gc_m *mp, G gp) noexcept:
     cdef object res = None
     gp.thread_ident = PyThread_get_thread_ident()
     try:
-        res = gp.fn(*gp.args, **gp.kwargs)
+        if gp.has_kwargs:
+            res = gp.fn(*gp.args[0], **gp.args[1])
+        else:
+            res = gp.fn(*gp.args)
     except BaseException as e:
         exc = e
     if not mp.is_m0 and sync_g_exiting(mp):

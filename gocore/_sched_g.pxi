@@ -104,8 +104,11 @@ cdef G newg(int32_t kind, object fn, tuple args, dict kwargs):
     gp.goid = fetch_add_i64(&sched.goidgen, 1) + 1
     gp.kind = kind
     gp.fn = fn
-    gp.args = args
-    gp.kwargs = kwargs
+    if kwargs:
+        gp.args = (args if args is not None else (), kwargs)
+        gp.has_kwargs = 1
+    else:
+        gp.args = args
     st_rlx_i32(&gp.status, G_RUNNABLE)  # not shared yet: published under allglock or a run queue's release
     if kind != G_THREAD:
         gc_dbg_add(GC_DBG_G_OBJECTS, 1)     # debug: down again in the G's tp_dealloc
@@ -163,7 +166,7 @@ cdef void gopark_async(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     gp.unlockf = unlockf
     gp.unlockarg = arg
     gp.waitsince_ns = nanotime_coarse()
-    gp.waitreason = reason
+    st_rlx_i32(&gp.waitreason, reason)     # atomic: metrics() reads it without a lock
     gp.parkmode = PARK_WAIT
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
@@ -184,7 +187,7 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
         gc_assert_msg(gp.kind != G_ASYNC and ld_acq_i32(&gp.status) == G_RUNNING,
                       b"gopark_thread: an ASYNC G, or a G that is not running")
     gp.waitsince_ns = nanotime_coarse()
-    gp.waitreason = reason
+    st_rlx_i32(&gp.waitreason, reason)     # atomic: metrics() reads it without a lock
     gp.waiting = w
     gp.wake_flags = WAKE_NORMAL
     note_clear(&gp.note)
@@ -249,6 +252,10 @@ cdef int gopark_thread(G gp, void (*unlockf)(void *) noexcept nogil, void *arg,
     if woken == 1:
         st_rel_i32(&gp.status, G_RUNNING)
         pass_inspect_gate()
+        # after the gate: a dump that saw us waiting may still be reading
+        # it. (A thread's G lives as long as the thread: holding what it
+        # last waited on would keep that channel or primitive alive.)
+        gp.waiting = None
     return woken
 
 
@@ -266,6 +273,13 @@ cdef void goready(G gp) noexcept:
                   b"goready: G is not parked (G_WAITING): a second goready for one gopark?")
     gc_assert_msg(ld_acq_u32(&gp.park_claim) == 1,
                   b"goready: the caller did not win the G's park_claim")
+    mp = gc_tls_m
+    if mp != NULL:
+        # statistics (metrics()): the M's own counter; relaxed load and
+        # store (plain moves, no locked add), atomic for metrics()' reader
+        st_rlx_i64(&mp.nunparks, ld_rlx_i64(&mp.nunparks) + 1)
+    else:
+        add_rlx_i64(&sched.nunparks, 1)
     if gp.kind == G_AIO:         # an asyncio task's wait: wake its loop (_aiowait.pxi)
         aio_ready(gp)
         return

@@ -54,7 +54,7 @@ from libc.stdint cimport uint32_t, int32_t, int64_t
 from gocore._includes.atomic cimport (cas_u32, ld_acq_u32, ld_rlx_u32, st_rel_u32,
                                       cas_i64, ld_acq_i64)
 from gocore._includes.futex cimport gc_mutex, gc_mutex_trylock, gc_mutex_lock_slow, gc_mutex_unlock
-from gocore._includes.waitq cimport (gc_waitlink, gc_waitq_push, gc_waitq_unlink, gc_waitq_peek,
+from gocore._includes.waitq cimport (gc_waitlink, gc_waitq_count, gc_waitq_push, gc_waitq_unlink, gc_waitq_peek,
                                      gc_waitq_take)
 from gocore._includes.clock cimport nanotime
 from gocore._includes.pytype cimport (gc_internal_type, gc_warn_unawaited, gc_awaited_again,
@@ -714,7 +714,7 @@ cdef int thread_wait(_SyncBase p, int32_t op, int64_t n) except -1:
     while True:
         if op_enqueue(p, op, &w, gp, True, again, suspect) == 0:
             return 0
-        # G.waiting is p while the thread waits: what find_leaks reads
+        # G.waiting is p while the thread waits: what dumps and find_leaks read
         gopark_thread(gp, semaq_unlock_cb, <void *>&p.q.lock, op_reason(op), p, -1)
         gp.waiting = None
         if op_woken(p, op, &w, &suspect, &again) == 0:
@@ -756,6 +756,10 @@ cdef class _SyncOp:
     cdef bint awaited           # first await claims it (gc_mark_awaited: CAS on free-threaded builds); __next__ sets it
     cdef swaiter w
     cdef G aiog                 # an asyncio task's pseudo-G (owned) while its wait lasts (aio_wait), else None
+
+    def _dump_wait(self, G gp not None):
+        """For goroutine dumps (sync_dump_info): the primitive it waits on."""
+        return sync_dump_info(self.prim, gp) if self.prim is not None else None
 
     def __await__(self):
         # (`await` reaches syncop_am_await; the same rule for op.__await__())
@@ -935,12 +939,65 @@ cdef int done_am_send(PyObject *self, PyObject *arg, PyObject **presult) noexcep
 cdef _Done DONE = _Done.__new__(_Done)
 
 
+# ---------------------------------------------------------------- dumps
+#
+# What a goroutine dump shows of the primitive a goroutine waits on
+# (_debug.py calls _dump_wait with the inspection gate up). Each field is
+# read as its protocol says: the atomic words (Mutex.state,
+# WaitGroup.state, Once.is_done) with acquire loads, the rest
+# (RWMutex.readers/writer, Once.running, Semaphore.cur) and the waiter
+# count under q.lock (a leaf lock; nothing else is held). The waiter count
+# leaves out the dumped goroutine itself and zombie records.
+
+cdef dict sync_dump_info(_SyncBase p, G gp):
+    cdef int64_t waiters, a = 0, b = 0
+    cdef uint32_t ms
+    semaq_lock(&p.q)
+    waiters = gc_waitq_count(&p.q.wq, <PyObject *>gp)
+    if isinstance(p, RWMutex):
+        a = (<RWMutex>p).readers
+        b = (<RWMutex>p).writer
+    elif isinstance(p, Semaphore):
+        a = (<Semaphore>p).cur
+    elif isinstance(p, Once):
+        a = (<Once>p).running
+    semaq_unlock(&p.q)
+    d = {"type": None, "id": f"{id(p):#x}"}       # (the gocore class: subclasses too)
+    if isinstance(p, Mutex):
+        ms = ld_acq_u32(&(<Mutex>p).state)
+        d["type"] = "Mutex"
+        d["locked"] = bool(ms & M_LOCKED)
+    elif isinstance(p, RWMutex):
+        d["type"] = "RWMutex"
+        d["readers"] = a
+        d["writer"] = bool(b)
+    elif isinstance(p, WaitGroup):
+        d["type"] = "WaitGroup"
+        d["counter"] = ld_acq_i64(&(<WaitGroup>p).state) >> 32
+    elif isinstance(p, Semaphore):
+        d["type"] = "Semaphore"
+        d["available"] = (<Semaphore>p).size - a
+        d["size"] = (<Semaphore>p).size
+    elif isinstance(p, Once):
+        d["type"] = "Once"
+        d["done"] = bool(ld_acq_u32(&(<Once>p).is_done))
+        d["running"] = bool(a)
+    d["waiters"] = waiters
+    return d
+
+
 # ---------------------------------------------------------------- public classes
 
 cdef class _SyncBase:
     """Base of the sync primitives: the wait queue (not public)."""
     def __cinit__(self):
         self.q.wq.first = self.q.wq.last = NULL
+
+    def _dump_wait(self, G gp not None):
+        """For goroutine dumps: a thread or sync goroutine parked in a
+        blocking_* call has the primitive itself as its waiting object
+        (thread_wait)."""
+        return sync_dump_info(self, gp)
 
 
 cdef class Mutex(_SyncBase):

@@ -9,19 +9,34 @@ main thread only, between bytecodes; gocore's main thread runs them even
 while it is parked in run() or in a blocking_* call, so a hung program
 still answers. The goroutine the main thread was running when the signal
 came shows as [running] with the interrupted stack.
+
+From outside, without changing the program: GOCORE_DUMP_SIGNAL=USR1 (a
+signal name, with or without SIG, or its number) installs the handler when
+gocore is imported, and GOCORE_DUMP_FILE=/path makes it (and any
+dump_on_signal() call without file=) write each dump to that file, which
+each signal replaces atomically (written beside it, then renamed), so a
+reader never sees half a dump. GOCORE_DUMP_FORMAT=json writes
+dump_goroutines(format="json")'s data instead of the text.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 import types
+import warnings
 from typing import Any, Callable, TextIO, Union
 
 from gocore import _debug, _sched
 from gocore._debug import dump_goroutines
 
 __all__ = ["dump_on_signal", "undo_dump_on_signal", "dump_goroutines"]
+
+ENV_SIGNAL = "GOCORE_DUMP_SIGNAL"
+ENV_FILE = "GOCORE_DUMP_FILE"
+ENV_FORMAT = "GOCORE_DUMP_FORMAT"
 
 _Handler = Union[Callable[[int, "types.FrameType | None"], Any], int, None]
 
@@ -55,27 +70,66 @@ def _signal_dump(signum: int, frame: types.FrameType | None) -> str:
     return text + "\n"
 
 
-def dump_on_signal(sig: int = signal.SIGUSR1, *, file: TextIO | None = None,
-                   chain: bool = False) -> _Handler:
+def _signal_dump_json(signum: int, frame: types.FrameType | None) -> str:
+    """The JSON a dump signal writes: {"signal", "pid", "goroutines"}, the
+    goroutines as dump_goroutines(format="json") gives them."""
+    gs = _debug.goroutines(frame)
+    return json.dumps({"signal": signal.Signals(signum).name, "pid": os.getpid(),
+                       "goroutines": [_debug.record_dict(g) for g in gs]}) + "\n"
+
+
+def _write_replacing(path: str, text: str) -> None:
+    """Write text to path atomically: a reader sees the old file or the
+    whole new one (a temporary file in the same directory, renamed)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def dump_on_signal(sig: int = signal.SIGUSR1, *, file: TextIO | str | os.PathLike[str] | None = None,
+                   chain: bool = False, format: str = "text") -> _Handler:
     """Install a handler for sig that writes a Go-style dump of every
-    goroutine to file (default: sys.stderr as it is when the signal
-    comes). chain=True also calls the handler it replaces (if that is a
-    Python function). Returns the replaced handler; undo_dump_on_signal(sig)
-    puts it back. Must be called from the main thread (Python's rule for
-    signal handlers)."""
+    goroutine to file: a text stream, or a path whose file each signal
+    replaces atomically with the latest dump (default: the path in
+    $GOCORE_DUMP_FILE if set, else sys.stderr as it is when the signal
+    comes). format="json" writes the dump as data (see dump_goroutines).
+    chain=True also calls the handler it replaces (if that is a Python
+    function). Returns the replaced handler; undo_dump_on_signal(sig) puts
+    it back. Must be called from the main thread (Python's rule for signal
+    handlers)."""
     sig = _check_signal(sig)
-    if file is not None and not callable(getattr(file, "write", None)):
-        raise TypeError(f"dump_on_signal(file=...) needs a text stream, got {type(file).__name__}")
+    if format not in ("text", "json"):
+        raise ValueError(f'dump_on_signal(format=...) takes "text" or "json", got {format!r}')
+    if file is None and os.environ.get(ENV_FILE):
+        file = os.environ[ENV_FILE]
+    path: str | None = None
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        if not path:
+            raise ValueError("dump_on_signal(file=...): empty path")
+        file = None
+    elif file is not None and not callable(getattr(file, "write", None)):
+        raise TypeError(f"dump_on_signal(file=...) needs a text stream or a path, "
+                        f"got {type(file).__name__}")
+    render = _signal_dump_json if format == "json" else _signal_dump
     if sig in _installed:
         previous = _installed[sig][1]      # a second install replaces the first
     else:
         previous = signal.getsignal(sig)
 
     def handler(signum: int, frame: types.FrameType | None) -> None:
-        out = file if file is not None else sys.stderr
-        if out is not None:
-            out.write(_signal_dump(signum, frame))
-            out.flush()
+        if path is not None:
+            try:
+                _write_replacing(path, render(signum, frame))
+            except OSError as e:        # a bad path must not kill the program
+                print(f"gocore.debug: cannot write the goroutine dump to {path}: {e}",
+                      file=sys.stderr)
+        else:
+            out = file if file is not None else sys.stderr
+            if out is not None:
+                out.write(render(signum, frame))
+                out.flush()
         if chain and callable(previous):
             previous(signum, frame)
 
@@ -96,4 +150,36 @@ def undo_dump_on_signal(sig: int = signal.SIGUSR1) -> bool:
         return False
     signal.signal(sig, entry[1] if entry[1] is not None else signal.SIG_DFL)
     del _installed[sig]
+    return True
+
+
+def _signal_from_env(value: str) -> int:
+    """A signal named in $GOCORE_DUMP_SIGNAL: USR1, SIGUSR1 or a number."""
+    v = value.strip()
+    if v.isdigit():
+        return int(v)
+    name = v.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise ValueError(f"{ENV_SIGNAL}={value!r}: not a signal name or number") from None
+
+
+def install_from_env() -> bool:
+    """`import gocore` calls this: with $GOCORE_DUMP_SIGNAL set, install
+    dump_on_signal for it (file: $GOCORE_DUMP_FILE, format:
+    $GOCORE_DUMP_FORMAT, default text). A bad value, or an import outside
+    the main thread, warns rather than failing the import. True if
+    installed."""
+    value = os.environ.get(ENV_SIGNAL)
+    if not value:
+        return False
+    try:
+        sig = _signal_from_env(value)
+        dump_on_signal(sig, chain=True, format=os.environ.get(ENV_FORMAT) or "text")
+    except (ValueError, TypeError) as e:
+        warnings.warn(f"gocore: {ENV_SIGNAL} ignored: {e}", RuntimeWarning, stacklevel=2)
+        return False
     return True

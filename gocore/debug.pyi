@@ -1,4 +1,5 @@
 # Type stubs for gocore.debug.
+import os
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -11,5 +12,11 @@ __all__ = ["dump_on_signal", "undo_dump_on_signal", "dump_goroutines"]
 # what signal.getsignal() may return
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
-def dump_on_signal(sig: int = ..., *, file: TextIO | None = None, chain: bool = False) -> _Handler: ...
+ENV_SIGNAL: str
+ENV_FILE: str
+ENV_FORMAT: str
+
+def dump_on_signal(sig: int = ..., *, file: TextIO | str | os.PathLike[str] | None = None,
+                   chain: bool = False, format: str = "text") -> _Handler: ...
 def undo_dump_on_signal(sig: int = ...) -> bool: ...
+def install_from_env() -> bool: ...

@@ -229,7 +229,12 @@ def test_q15_goroutine_leak(procs):
                          "goroutine 2 [chan receive]:"]
     assert re.fullmatch(r"\s+main\.<locals>\.leaky\(\.\.\.\)", lines[5])
     assert re.fullmatch(r"\s+\S*q15_goroutine_leak\.py:\d+", lines[6])
-    assert lines[7:] == ["after close(ch): 1", "with a worker waiting: 2",
+    # where it was created, what it waits on (issue 19)
+    assert re.fullmatch(r"  created by main in goroutine 1", lines[7])
+    assert re.fullmatch(r"\s+\S*q15_goroutine_leak\.py:\d+", lines[8])
+    assert re.fullmatch(r"  waiting on chan 0x[0-9a-f]+ \(len 0, cap 0\): "
+                        r"0 other receivers, 0 other senders waiting", lines[9])
+    assert lines[10:] == ["after close(ch): 1", "with a worker waiting: 2",
                          "worker: stopped by Canceled('context canceled')",
                          "after cancel(): 1", "leak check: ok"]
 

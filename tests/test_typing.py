@@ -183,7 +183,7 @@ gocore\._net\.(_Fd|_Endpoint|Conn|Listener|PacketConn|_IoOp)
 # for Cython's module-level functions (__self__ is None) inspect then shows
 # a `self` parameter they do not take.
 if sys.version_info >= (3, 13):
-    STUBTEST_ALLOWLIST += "gocore\\._sched\\.(gosched|num_goroutine|stats|_goroutine_info|_inspect_begin|_inspect_end|_on_async_g)\n"
+    STUBTEST_ALLOWLIST += "gocore\\._sched\\.(gosched|num_goroutine|stats|metrics|_goroutine_info|_inspect_begin|_inspect_end|_on_async_g)\n"
     STUBTEST_ALLOWLIST += "gocore\\._sched\\.(_bubble_now|_bubble_wait|_bubble_wait_blocking)\ngocore\\._time\\._now\n"
 
 STUBTEST_MODULES = ["gocore._chan", "gocore._sched", "gocore._sync", "gocore._time",

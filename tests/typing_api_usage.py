@@ -45,6 +45,8 @@ async def goroutines(ch: Chan[int]) -> None:
     assert_type(num_goroutine(), int)
     assert_type(dump_goroutines(), str)
     assert_type(stats(), dict[str, int])
+    assert_type(gocore.metrics(), dict[str, Any])
+    assert_type(dump_goroutines(format="json"), str)
 
 
 async def main_async() -> int:
@@ -85,6 +87,8 @@ async def channels() -> None:
     assert_type(len(ch), int)
     assert_type(ch.cap, int)
     assert_type(ch.closed, bool)
+    ch.track_peak()
+    assert_type(ch.peak, int | None)
     ch.close()
     async for i in ch:
         assert_type(i, int)

@@ -13,6 +13,7 @@ cdef extern from "gocore_sched.h" nogil:
         void *curg
         int64_t gen
         int64_t nparks
+        int64_t nunparks
         gc_p *nextp
         gc_note park
         void *tstate
@@ -51,6 +52,7 @@ cdef extern from "gocore_sched.h" nogil:
         int64_t nhandoffs
         int64_t nsteals
         int64_t nparks
+        int64_t nunparks
     enum:
         GOEXIT_NONE
         GOEXIT_CLOSING
