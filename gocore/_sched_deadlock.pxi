@@ -100,8 +100,8 @@ cdef bint checkdead() noexcept nogil:
     # WAKE_DEADLOCK. Returns 1 if it readied an ASYNC main G (onto the
     # global queue: the caller should run it) - or, in a synctest bubble,
     # an async wait()er, or made a timer due by moving the fake clock.
-    global deadlock_holdoff
-    cdef int32_t running, i, r
+    global deadlock_holdoff, deadlock_backoff
+    cdef int32_t running, i, r, pending
     gc_assert_msg(gc_mutex_held(&sched.lock),
                   b"checkdead: sched.lock not held")
     if maing.g == NULL or netpoll_waiters():     # a G waiting on a socket may yet be woken
@@ -114,8 +114,7 @@ cdef bint checkdead() noexcept nogil:
         if nanotime() < deadlock_holdoff:
             return 0
         deadlock_holdoff = 0     # over: a stale holdoff would make stopm's sleeps return at once
-    if ld_acq_i32(&aio_pending) > 0:
-        return 0                 # an asyncio call will wake its goroutine (read first: see aio_pending)
+    pending = ld_acq_i32(&aio_pending)    # read first: see aio_pending
     running = sched.mcount - sched.nmidle - ld_acq_i32(&sched.nmblocked) - netpoll_blocked_ms()
     if running > 0:
         return 0
@@ -124,6 +123,15 @@ cdef bint checkdead() noexcept nogil:
     for i in range(sched.nprocs):
         if not runq_empty(&sched.allp[i]):
             return 0
+    if pending > 0:
+        # An asyncio call or a lookup will wake its goroutine. Its thread
+        # wakes the caller and then decrements: if the woken goroutine went
+        # back to sleep before the decrement, nobody else would call
+        # checkdead again (every M asleep for good: a hang on free-threaded
+        # builds). Back off and look again, as for a running plain thread.
+        deadlock_backoff = min(max(deadlock_backoff * 2, 1000000), 100000000)
+        deadlock_holdoff = nanotime() + deadlock_backoff
+        return 0
     if ld_acq_i32(maing.status) != G_WAITING:
         return 0
     if not cas_u32(maing.claim, 0, 1):
