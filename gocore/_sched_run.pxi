@@ -575,7 +575,14 @@ cdef void teardown(gc_m *m0) except *:
     # G is left queued for the next run() to execute a second time.
     for gp in _all_goroutines():
         close_goroutine(gp)
-    held += drain_runqs()
+    for gp in drain_runqs():
+        if ld_acq_i32(&gp.status) != G_DEAD:
+            # not one of ours: a plain thread's go() queued it for the
+            # next (background) start while we tore down - it stays queued
+            Py_INCREF(gp)                # the global queue's reference
+            gc_mutex_lock(&sched.lock)
+            globrunq_put(<void *>gp)
+            gc_mutex_unlock(&sched.lock)
     del held
     drop_timers()
     aio = sys.modules.get("gocore.aio")

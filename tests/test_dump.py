@@ -1156,4 +1156,7 @@ def test_goroutine_object_stays_in_its_size_class():
         out["size"] = type(gocore._sched._goroutine_info(True)[0][12]).__basicsize__
 
     gocore.run(main)
-    assert out["size"] <= 160
+    # free-threaded builds' object header is 16 bytes longer (ob_tid and
+    # friends): the bound is on the G's own fields, 144 bytes past a
+    # GIL build's 16-byte header
+    assert out["size"] - object.__basicsize__ <= 160 - 16, out["size"]
