@@ -997,6 +997,7 @@ def test_json_dump_round_trips_and_matches_the_text(rt):
     assert [g for g in gs if g["main"]][0]["current"] is True
 
 
+@pytest.mark.timeout(30)
 def test_dump_bad_format():
     with pytest.raises(ValueError, match="text.*json"):
         gocore.dump_goroutines(format="xml")
