@@ -122,7 +122,7 @@ cdef void sysmon_main(void *arg) noexcept nogil:
             if stuck_for < hold[i]:
                 continue        # its M runs Python: hand off at HOG_NS / HOG_GIL_NS
             if GC_GIL_BUILD:
-                r = retake(pp, t, pp.sysmon_when)
+                r = retake(pp, t, pp.sysmon_when, gen)
             else:
                 r = retake_free_threaded(pp, t, gen, stuck_for >= HOG_NS)
             if r == 1:
@@ -143,15 +143,21 @@ cdef void sysmon_main(void *arg) noexcept nogil:
     gc_mutex_unlock(&sched.lock)
 
 
-cdef int retake(gc_p *pp, uint32_t tick, int64_t since) noexcept nogil:
+cdef int retake(gc_p *pp, uint32_t tick, int64_t since, int64_t gen) noexcept nogil:
     """GIL builds only. Take pp from its M, stuck in one G since `since`,
     and start it on another M: 1 if it did, 2 if its M runs Python and has
     not been stuck for HOG_GIL_NS yet, 0 if pp moved on meanwhile. Holding the
-    GIL proves the stuck M is not using pp now."""
+    GIL proves the stuck M is not using pp now.
+    The wait for the GIL can outlast the runtime: run() may have torn down
+    and freed its M0 (still pp.m) meanwhile. Teardown sets sched.stopping
+    before it frees anything and a new generation starts only with the GIL
+    held, so checking both once the GIL is ours makes pp.m safe to read."""
     cdef gc_m *mp
     cdef int64_t t0 = nanotime()
     cdef int64_t t1
     with gil:
+        if ld_acq_i32(&sched.stopping) or sched.gen != gen:
+            return 0
         t1 = nanotime()
         if t1 - t0 > GIL_BUSY_NS and t1 - since < HOG_GIL_NS:
             # The GIL was not free: the stuck M is running Python, not
@@ -197,7 +203,7 @@ cdef int retake_free_threaded(gc_p *pp, uint32_t tick, int64_t gen, bint force) 
     force (stuck for HOG_NS): 2 if it runs Python and force is not set.
     After a forced hand-off the hog's M runs its step without a P, beside
     the gomaxprocs Ms that have one."""
-    if ld_rlx_u32(&pp.schedtick) != tick:
+    if ld_rlx_u32(&pp.schedtick) != tick or ld_acq_i32(&sched.stopping) or sched.gen != gen:
         return 0
     if not force and not m_outside_python(pp, gen):
         return 2

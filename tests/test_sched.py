@@ -4,6 +4,7 @@ Each test states the Go rule it checks; differences from Go are named.
 """
 import gc
 import itertools
+import os
 import threading
 import time
 import traceback
@@ -274,6 +275,35 @@ def test_num_goroutine_counts_live_goroutines(rt):
 
     rt.run(main)
     assert gocore.num_goroutine() == 1
+
+
+@pytest.mark.timeout(120)
+def test_run_ends_while_sysmon_waits_for_the_gil_to_retake():
+    """run() may end and free its M0 while sysmon, about to retake the P of
+    a main goroutine stuck in a Python loop, waits for the GIL (GIL builds);
+    once it holds the GIL, sysmon must see the runtime stopped before it
+    reads the P's M. It read the freed M0 (an invalid read in the CI's
+    valgrind leg, which runs this file: 4 errors in 40 runs of this loop on
+    e6f7da0). Loops of 0.2 to 6 ms end on either side of sysmon's 200 us /
+    2 ms / 5 ms steps; retakes prove the window was reached."""
+    async def waiting():
+        pass
+
+    def main_for(spin):
+        async def main():
+            go(waiting)              # work behind main's P: main is "stuck"
+            t = time.perf_counter() + spin
+            while time.perf_counter() < t:
+                pass
+        return main
+
+    scale = 5 if os.environ.get("GOCORE_VALGRIND") == "1" else 1   # valgrind: 30x slower code
+    gocore.gomaxprocs(1)
+    before = gocore.stats()["retakes"]
+    for i in range(60):
+        run(main_for((0.0002 + (i % 20) * 0.0003) * scale))
+        time.sleep(0.002)        # drops the GIL before the next run() re-zeroes the Ps
+    assert gocore.stats()["retakes"] > before
 
 
 # ---------------------------------------------------------------- leftover goroutines
