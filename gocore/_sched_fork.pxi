@@ -6,10 +6,12 @@
 # os.fork() copies one thread: the child has no Ms, no sysmon and none of
 # the parent's goroutines can run there. DESIGN: the child starts with no
 # runtime, and go()/run() work in it (multiprocessing's fork start method,
-# pre-fork servers). Before the fork the parent takes timerlock, sched.lock
-# and allglock (in the lock order; their holders never wait for the GIL),
-# so the child inherits consistent structures; the parent releases them
-# after. The child forgets the runtime without running any goroutine code:
+# pre-fork servers). Around the fork() call itself the parent holds
+# timerlock, sched.lock and allglock (in the lock order; their holders never
+# wait for the GIL), so the child inherits consistent structures: C
+# handlers registered with pthread_atfork take them inside fork() and
+# release them (parent) or reset them (child) as soon as it returns. The
+# child forgets the runtime without running any goroutine code:
 # the parent's Gs, Ms and timers are leaked, not closed (closing would run
 # their finally blocks a second time, in the child). Every parent G still
 # listed is marked claimed (park_claim = 1), so that a channel operation in
@@ -18,18 +20,37 @@
 # waiter, of a thread the child does not have; and a child forked inside a
 # goroutine runs on that goroutine's frames: it must end with os._exit()
 # (as multiprocessing's children do), not return into the parent's runtime.
+# Rejected: os.register_at_fork's before/after_in_parent hooks for the
+# locks. They bracket more than fork(): CPython 3.12 issues its
+# "multi-threaded fork" DeprecationWarning between fork() and the
+# after_in_parent hooks, and writing it to stderr drops the GIL; an M then
+# took the GIL and waited for sched.lock, which the forking thread held
+# while it waited for the GIL (a hang of the parent in 1 of ~50 forks from
+# a sync goroutine; 3.13 warns after the hooks). The waits for the locks
+# hold the GIL (fork is called with it): safe, since no holder waits for it.
 
-def _before_fork():
-    timer_lock()
-    with nogil:
-        gc_mutex_lock(&sched.lock)
-        gc_mutex_lock(&allglock)
+cdef extern from "<pthread.h>" nogil:
+    int pthread_atfork(void (*prepare)() noexcept nogil, void (*parent)() noexcept nogil,
+                       void (*child)() noexcept nogil)
 
 
-def _after_fork_parent():
+cdef void fork_prepare() noexcept nogil:
+    gc_mutex_lock(&timerlock)
+    gc_mutex_lock(&sched.lock)
+    gc_mutex_lock(&allglock)
+
+
+cdef void fork_parent() noexcept nogil:
     gc_mutex_unlock(&allglock)
     gc_mutex_unlock(&sched.lock)
-    timer_unlock()
+    gc_mutex_unlock(&timerlock)
+
+
+cdef void fork_child() noexcept nogil:
+    # one thread here, this one: the parent's waiters for these locks are gone
+    st_rel_u32(&allglock.key, 0)
+    st_rel_u32(&sched.lock.key, 0)
+    st_rel_u32(&timerlock.key, 0)
 
 
 def _after_fork_child():
@@ -94,11 +115,8 @@ def _after_fork_child():
     _start_lock = threading.RLock()
     _thread_gs = threading.local()   # this thread may be the child's main thread now
     gc_sigchain_end()                # run()'s signal handlers, if forked inside it
-    # the locks the parent held across fork (see _before_fork)
-    st_rel_u32(&allglock.key, 0)
-    st_rel_u32(&sched.lock.key, 0)
-    st_rel_u32(&timerlock.key, 0)
 
 
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
-                    after_in_child=_after_fork_child)
+if pthread_atfork(fork_prepare, fork_parent, fork_child) != 0:
+    raise ImportError("gocore: pthread_atfork failed")
+os.register_at_fork(after_in_child=_after_fork_child)

@@ -50,6 +50,22 @@ def test_issue14_fork_child_starts_with_no_runtime(mode):
     assert r.stdout.strip().endswith("parent 0"), (r.stdout, r.stderr)
 
 
+@pytest.mark.timeout(60)
+def test_fork_from_sync_goroutines_while_ms_start_does_not_hang_the_parent():
+    """40 forks from 4 sync goroutines while other goroutines keep Ms
+    starting and parking, each fork warned about (-W always): CPython 3.12
+    writes that warning between fork() and os.register_at_fork's
+    after_in_parent hooks, dropping the GIL for the write. gocore held
+    sched.lock across those hooks, so an M that took the GIL waited for
+    sched.lock while the forking thread waited for the GIL: the parent hung
+    (5 of 5 runs on a 3.12 debug build; the CI debug leg's rare fork
+    timeout). The locks are now taken inside fork() only (pthread_atfork)."""
+    r = run_prog("lifecycle_fork_warning.py", 4, 10, timeout=40,
+                 env={"PYTHONWARNINGS": "always::DeprecationWarning"})
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
+    assert r.stdout.split() == ["forks", "40", "ok"], (r.stdout, r.stderr[-2000:])
+
+
 # ---------------------------------------------------------------- item 8
 
 @pytest.mark.timeout(120)
