@@ -5,6 +5,7 @@ Each test states the Go rule it checks; differences from Go are named.
 import gc
 import itertools
 import os
+import sys
 import threading
 import time
 import traceback
@@ -298,6 +299,8 @@ def test_run_ends_while_sysmon_waits_for_the_gil_to_retake():
         return main
 
     scale = 5 if os.environ.get("GOCORE_VALGRIND") == "1" else 1   # valgrind: 30x slower code
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        scale = 3        # free-threaded: a Python-running M loses its P after HOG_NS (10 ms)
     gocore.gomaxprocs(1)
     before = gocore.stats()["retakes"]
     for i in range(60):
