@@ -285,8 +285,9 @@ def test_run_ends_while_sysmon_waits_for_the_gil_to_retake():
     once it holds the GIL, sysmon must see the runtime stopped before it
     reads the P's M. It read the freed M0 (an invalid read in the CI's
     valgrind leg, which runs this file: 4 errors in 40 runs of this loop on
-    e6f7da0). Loops of 0.2 to 6 ms end on either side of sysmon's 200 us /
-    2 ms / 5 ms steps; retakes prove the window was reached."""
+    e6f7da0). Loops of 0.2 to 12 ms end on either side of sysmon's 200 us /
+    2 ms / 5 ms steps: those under ~6 ms end while sysmon waits for the GIL
+    (the race), the longer ones are retaken - which shows sysmon watched."""
     async def waiting():
         pass
 
@@ -303,8 +304,8 @@ def test_run_ends_while_sysmon_waits_for_the_gil_to_retake():
         scale = 3        # free-threaded: a Python-running M loses its P after HOG_NS (10 ms)
     gocore.gomaxprocs(1)
     before = gocore.stats()["retakes"]
-    for i in range(60):
-        run(main_for((0.0002 + (i % 20) * 0.0003) * scale))
+    for i in range(80):
+        run(main_for((0.0002 + (i % 40) * 0.0003) * scale))
         time.sleep(0.002)        # drops the GIL before the next run() re-zeroes the Ps
     assert gocore.stats()["retakes"] > before
 
