@@ -136,8 +136,13 @@ cdef void wakep() noexcept nogil:
 
 cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
     """Any thread. Runs pp (or an idle P) on an idle or a new M. If spinning,
-    the caller has counted the M in nmspinning."""
+    the caller has counted the M in nmspinning. A new M's thread is started
+    after sched.lock is released: creating a thread allocates, and with
+    tracemalloc on, CPython's raw allocator takes the GIL - a holder of
+    sched.lock must never wait for it (gocore_futex.h; fork_prepare waits
+    for sched.lock with the GIL held)."""
     cdef gc_m *nmp
+    cdef bint fresh = 0
     gc_mutex_lock(&sched.lock)
     if pp == NULL:
         pp = pidleget()
@@ -161,11 +166,14 @@ cdef void startm(gc_p *pp, bint spinning) noexcept nogil:
                 thread_limit_exceeded()
             return
         nmp = newm_locked()
+        if nmp == NULL:
+            gc_throw(b"cannot allocate an M")
+        fresh = 1
     gc_mutex_unlock(&sched.lock)
-    if nmp == NULL:
-        gc_throw(b"cannot allocate an M")
     nmp.spinning = spinning
     nmp.nextp = pp
+    if fresh and PyThread_start_new_thread(mstart, <void *>nmp) == <unsigned long>(-1):
+        gc_throw(b"cannot start an M's thread")
     note_wakeup(&nmp.park)
     if ld_acq_i32(&sched.sysmon_wait) and cas_i32(&sched.sysmon_wait, 1, 0):
         note_wakeup(&sched.sysmon_note)     # a P went busy: watch it
@@ -179,8 +187,10 @@ cdef void thread_limit_exceeded() noexcept nogil:
 
 
 cdef gc_m *newm_locked() noexcept nogil:
-    """Caller holds sched.lock. Creates an M whose thread starts parked-ready:
-    the caller sets nextp and wakes its note."""
+    """Caller holds sched.lock. Creates and counts an M (NULL: no memory);
+    the caller starts its thread (mstart) after releasing sched.lock, sets
+    nextp and wakes its note. Counted before its thread runs, as an M
+    starting up is running for deadlock detection."""
     gc_assert_msg(gc_mutex_held(&sched.lock),
                   b"newm_locked: sched.lock not held")
     cdef gc_m *mp = <gc_m *>calloc(1, sizeof(gc_m))
@@ -192,11 +202,6 @@ cdef gc_m *newm_locked() noexcept nogil:
     mp.alllink = sched.allm
     sched.allm = mp
     sched.mcount += 1
-    if PyThread_start_new_thread(mstart, <void *>mp) == <unsigned long>(-1):
-        sched.mcount -= 1
-        sched.allm = mp.alllink
-        free(mp)
-        return NULL
     return mp
 
 

@@ -446,8 +446,21 @@ async def wait_parked(int n, reason=None, fn=None, timeout=None):
         if time.monotonic() > deadline:
             raise AssertionError(f"wait_parked: wanted {n} goroutine(s) parked "
                                  f"(reason={reason!r}, fn={fn!r}), {k} are after "
-                                 f"{timeout or DEFAULT_TIMEOUT}s")
+                                 f"{timeout or DEFAULT_TIMEOUT}s; {_not_parked(reason, fn)}")
         await _yield_round()
+
+
+def _not_parked(reason, fn):
+    """wait_parked's failure report: the matching goroutines not parked
+    (goid, status) and where the scheduler's work sits, for a CI log."""
+    rows = [(row[0], row[3]) for row in _sched._goroutine_info()
+            if row[2] != "waiting" and (fn is None or row[6] is fn)]
+    import gocore
+    m = gocore.metrics()
+    keys = ("goroutines", "runq", "global_runq", "procs_idle", "threads", "threads_idle",
+            "threads_spinning", "timers")
+    return (f"not parked: {rows[:20]}{' ...' if len(rows) > 20 else ''}; "
+            f"metrics: { {k: m[k] for k in keys if k in m} }")
 
 
 # ---------------------------------------------------------------- debug counters
