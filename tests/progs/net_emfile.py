@@ -33,8 +33,13 @@ async def main():
             await got.send(c)
 
     async def echo(c):
-        while d := await c.read():
-            await c.write(d)
+        # main closes every accepted conn at the end: a read parked then
+        # ends with ErrClosed, as Go's Read returns net.ErrClosed
+        try:
+            while d := await c.read():
+                await c.write(d)
+        except net.ErrClosed:
+            pass
     go(acceptor)
     first = []
     for _ in range(4):
